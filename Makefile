@@ -1,0 +1,52 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Both build the virtual environment at .venv through `make install`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-fast soak lint format typecheck synth deploy bench clean db-stop
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: install  ## the main job: embedded Postgres, migrate, seed, simulate 8 days of schedules
+	$(BIN)/jobctl demo
+
+test: install  ## the whole suite against a real (embedded) Postgres
+	$(BIN)/python -m pytest
+
+soak: install  ## the long chaos soak (several fault seeds)
+	$(BIN)/python -m pytest tests/reliability --soak
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy shared functions jobctl cdk
+
+synth: install  ## cdk synth, offline (bundles the Lambda dependencies with pip, no Docker)
+	npx --yes aws-cdk@2.1148.1 synth --quiet
+
+deploy: install  ## cdk deploy (needs AWS credentials)
+	npx --yes aws-cdk@2.1148.1 deploy --all
+
+bench: install  ## performance at 1,000,000 users (see README: Performance)
+	$(BIN)/jobctl bench
+
+db-stop: install
+	$(BIN)/jobctl db stop
+
+clean:
+	rm -rf $(VENV) cdk.out .build .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,75 @@
+"""Connections and transactions, safe behind a transaction-mode pooler.
+
+Supabase's port 6543 and RDS Proxy hand each transaction to whichever server
+connection is free, so nothing here relies on session state: connections are in
+autocommit mode with prepared statements off, every transaction sets its own
+timeouts with ``set_config(..., true)`` (transaction-local), and no session
+advisory lock is ever taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+
+from shared.errors import register_secret_url, translate
+
+APPLICATION_NAME = "scheduled-jobs"
+CONNECT_TIMEOUT_S = 10
+
+
+def connect(url: str) -> psycopg.Connection:
+    """Open an autocommit connection that works through a transaction-mode pooler.
+
+    Raises :class:`shared.errors.DatabaseUnavailable` (with the password redacted).
+    """
+    register_secret_url(url)
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            prepare_threshold=None,  # no server-side prepared statements: pooler-safe
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name=APPLICATION_NAME,
+            row_factory=dict_row,
+        )
+    except Exception as exc:
+        raise translate(exc, what="connecting to the database") from None
+
+
+@contextmanager
+def transaction(conn: psycopg.Connection, *, timeout_ms: int | None = None,
+                rollback: bool = False) -> Iterator[psycopg.Connection]:
+    """A transaction with transaction-local statement and lock timeouts.
+
+    With ``rollback=True`` the work is rolled back at the end (dry runs).
+    """
+    with conn.transaction(force_rollback=rollback):
+        if timeout_ms is not None:
+            budget = str(max(1, int(timeout_ms)))
+            conn.execute(
+                "SELECT set_config('statement_timeout', %(t)s, true), set_config('lock_timeout', %(t)s, true)",
+                {"t": budget},
+            )
+        yield conn
+
+
+def is_usable(conn: psycopg.Connection | None) -> bool:
+    """True when ``conn`` is open and idle (not broken, not inside a transaction)."""
+    return (
+        conn is not None
+        and not conn.closed
+        and not conn.broken
+        and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    )
+
+
+def close_quietly(conn: psycopg.Connection | None) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # noqa: S110 - closing a dead connection may fail; nothing to do
+            pass

@@ -1,0 +1,136 @@
+"""A small migration runner (versioned files plus repeatable function files).
+
+- ``shared/sql/migrations/V###__name.sql`` are applied once each, in order, each in
+  its own transaction, and recorded with a checksum. An applied file that changed is
+  refused: write a new migration instead.
+- ``shared/sql/functions/*.sql`` (the jobs' SQL functions, ``CREATE OR REPLACE``) are
+  re-applied, in name order after the versioned ones, whenever their content changes,
+  so a job's SQL is edited in place and reviewed as a normal diff.
+
+Two copies started at once (two deploys, a deploy during a run) are serialised by a
+transaction-scoped advisory lock, which holds through a transaction-mode pooler;
+the second copy finds the work done and applies nothing.
+
+Why not a library: alembic needs SQLAlchemy, yoyo and the like bring their own
+connection handling and do not do repeatable files; this is ~100 lines on psycopg,
+and it also runs inside the migration custom-resource Lambda.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from shared.db import transaction
+from shared.errors import MigrationError, translate
+
+SQL_DIR = Path(__file__).parent / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+FUNCTIONS_DIR = SQL_DIR / "functions"
+_VERSIONED = re.compile(r"^V(?P<version>\d{3,})__(?P<name>[a-z0-9_]+)\.sql$")
+# An arbitrary constant: the key of the transaction-level advisory lock migrations take.
+LOCK_KEY = 7_341_002_017
+
+_BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     text        PRIMARY KEY,  -- 'V001' or 'R:<file name>'
+    name        text        NOT NULL,
+    checksum    text        NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def discover(migrations_dir: Path = MIGRATIONS_DIR, functions_dir: Path = FUNCTIONS_DIR) -> list[Migration]:
+    """All migrations in the order they apply: versioned by number, then repeatable by name."""
+    versioned: list[Migration] = []
+    for path in sorted(migrations_dir.glob("*.sql")):
+        match = _VERSIONED.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named V###__lower_snake_name.sql")
+        versioned.append(Migration(f"V{match['version']}", match["name"], path))
+    versions = [m.version for m in versioned]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a version number in {migrations_dir}")
+    versioned.sort(key=lambda m: int(m.version[1:]))
+    repeatable = [Migration(f"R:{p.name}", p.stem, p) for p in sorted(functions_dir.glob("*.sql"))]
+    return versioned + repeatable
+
+
+def _applied(conn: psycopg.Connection) -> dict[str, str]:
+    rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+    return {row["version"]: row["checksum"] for row in rows}
+
+
+def _lock(conn: psycopg.Connection) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": LOCK_KEY})
+
+
+def pending(conn: psycopg.Connection, migrations: list[Migration] | None = None) -> list[Migration]:
+    """The migrations :func:`migrate` would apply now (raises on a changed versioned file)."""
+    migrations = discover() if migrations is None else migrations
+    with transaction(conn):
+        _lock(conn)
+        conn.execute(_BOOTSTRAP)
+        applied = _applied(conn)
+    todo = []
+    for m in migrations:
+        recorded = applied.get(m.version)
+        if recorded is None:
+            todo.append(m)
+        elif recorded != m.checksum:
+            if m.version.startswith("V"):
+                raise MigrationError(
+                    f"migration {m.path.name} was changed after it was applied; "
+                    "restore it and put the change in a new migration"
+                )
+            todo.append(m)
+    return todo
+
+
+def migrate(conn: psycopg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply pending migrations; return the file names applied (empty when up to date)."""
+    migrations = discover() if migrations is None else migrations
+    done: list[str] = []
+    for m in pending(conn, migrations):
+        try:
+            with transaction(conn):
+                _lock(conn)
+                # Re-check under the lock: a concurrent copy may have applied it meanwhile.
+                recorded = conn.execute(
+                    "SELECT checksum FROM schema_migrations WHERE version = %(v)s", {"v": m.version}
+                ).fetchone()
+                if recorded and recorded["checksum"] == m.checksum:
+                    continue
+                conn.execute(m.sql.encode())  # bytes: no placeholder parsing; many statements
+                conn.execute(
+                    """INSERT INTO schema_migrations (version, name, checksum) VALUES (%(v)s, %(n)s, %(c)s)
+                       ON CONFLICT (version) DO UPDATE SET checksum = excluded.checksum, applied_at = now()""",
+                    {"v": m.version, "n": m.name, "c": m.checksum},
+                )
+        except MigrationError:
+            raise
+        except Exception as exc:
+            raise MigrationError(f"migration {m.path.name} failed and was rolled back: "
+                                 f"{translate(exc, what='applying it')}") from None
+        done.append(m.path.name)
+    return done

@@ -1,0 +1,216 @@
+"""The one registry of scheduled jobs.
+
+Everything reads this module: the CDK app (one function and one rule per job),
+the Lambda handlers, the runner, the CLI and local scheduler, the README table
+and the tests. Adding a job is one entry here, its SQL function under
+``shared/sql/functions/`` and its tests.
+
+The registry is plain data on purpose: it must import fast in a cold Lambda and
+carry no dependency beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+
+class Mode(str, Enum):
+    """How the runner executes a job's SQL."""
+
+    #: One transaction: the work and the run's `succeeded` row commit together.
+    TRANSACTIONAL = "transactional"
+    #: Bounded batches, each its own transaction, within the run's time budget.
+    BATCHED = "batched"
+    #: Statements that Postgres refuses inside a transaction (VACUUM), run in autocommit.
+    MAINTENANCE = "maintenance"
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{2,62}$")
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scheduled job, exactly as operators know it from the guide."""
+
+    name: str
+    cron: str
+    """Standard 5-field Unix cron, in UTC, as in the guide."""
+    description: str
+    sql_function: str
+    """The guide's database function (``SELECT reset_daily_challenges();`` works by hand).
+
+    The runner calls ``job_<sql_function>(p_as_of, ...)``, the same logic without the
+    SQL-side logging, so that the work and the run's log row commit together."""
+    summary_keys: tuple[str, ...]
+    """The counts the job returns; each becomes a CloudWatch metric and a dashboard line."""
+    timeout_s: int = 60
+    """The job's time budget: statement timeout and run deadline. The Lambda timeout is a
+    little above it (see :func:`lambda_timeout_s`)."""
+    memory_mb: int = 256
+    depends_on: tuple[str, ...] = ()
+    """Jobs whose work for the same day must be done first (checked before the work)."""
+    completion_check: str | None = None
+    """For a job others depend on: a SQL function ``f(p_as_of timestamptz) -> boolean`` that
+    says whether this job's work for as_of's day is done (a data watermark, not the run log,
+    so a catch-up run on a later day counts too)."""
+    mode: Mode = Mode.TRANSACTIONAL
+    params: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Named arguments passed to the SQL function (``p_<name> => value``)."""
+
+    @property
+    def work_function(self) -> str:
+        return f"job_{self.sql_function}"
+
+    @property
+    def lambda_timeout_s(self) -> int:
+        return lambda_timeout_s(self.timeout_s)
+
+
+#: Seconds the Lambda function gets beyond the job's own budget: time to roll back, write
+#: the failed row and flush metrics after a statement timeout, instead of being killed.
+LAMBDA_GRACE_S = 30
+
+
+def lambda_timeout_s(timeout_s: int) -> int:
+    return timeout_s + LAMBDA_GRACE_S
+
+
+def _params(**kwargs: Any) -> MappingProxyType[str, Any]:
+    return MappingProxyType(dict(kwargs))
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        name="reset-daily-challenges",
+        cron="0 0 * * *",
+        description="Archive old challenges, activate today's (create one from the template pool if none).",
+        sql_function="reset_daily_challenges",
+        summary_keys=("challenges_archived", "progress_expired", "challenges_activated", "challenges_created"),
+    ),
+    Job(
+        name="update-user-streaks",
+        cron="0 0 * * *",
+        description="Increment or break streaks for yesterday, catching up day by day after an outage.",
+        sql_function="update_user_streaks",
+        summary_keys=("days_processed", "streaks_incremented", "streaks_broken"),
+        completion_check="streaks_done_for",
+    ),
+    Job(
+        name="calculate-daily-metrics",
+        cron="0 1 * * *",
+        description="Aggregate yesterday's statistics into daily_metrics (needs yesterday's streaks).",
+        sql_function="calculate_daily_metrics",
+        summary_keys=("metrics_rows_written", "daily_active_users", "new_signups", "messages_sent"),
+        depends_on=("update-user-streaks",),
+    ),
+    Job(
+        name="send-daily-reminders",
+        cron="0 18 * * *",
+        description="Remind users whose streak is at risk today (one in-app notification per user per day).",
+        sql_function="send_daily_reminders",
+        summary_keys=("notifications_created",),
+    ),
+    Job(
+        name="cleanup-expired-stories",
+        cron="0 * * * *",
+        description="Delete stories older than 24 h with their views and reactions, in bounded batches.",
+        sql_function="cleanup_expired_stories",
+        summary_keys=("stories_deleted", "views_deleted", "reactions_deleted", "batches", "stories_remaining"),
+        mode=Mode.BATCHED,
+        params=_params(batch_size=5000),
+    ),
+    Job(
+        name="update-leaderboards",
+        cron="0 * * * *",
+        description="Refresh the leaderboard materialized views concurrently (all-time, this ISO week, per language).",
+        sql_function="update_leaderboards",
+        summary_keys=("views_refreshed", "global_rows", "weekly_rows", "language_rows"),
+        memory_mb=512,
+    ),
+    Job(
+        name="cleanup-expired-sessions",
+        cron="*/15 * * * *",
+        description="Delete expired typing indicators and mark users offline after 15 minutes without a heartbeat.",
+        sql_function="cleanup_expired_sessions",
+        summary_keys=("typing_indicators_deleted", "users_marked_offline"),
+    ),
+    Job(
+        name="process-moderation-queue",
+        cron="0 * * * *",
+        description="Auto-ban users with enough distinct pending reports in 7 days; resolve reports against banned users.",
+        sql_function="process_moderation_queue",
+        summary_keys=("users_banned", "reports_actioned", "reports_resolved"),
+        params=_params(min_reporters=3),
+    ),
+    Job(
+        name="send-weekly-reports",
+        cron="0 0 * * 0",
+        description="Weekly activity summary notification for each user active in the week ending at as_of.",
+        sql_function="send_weekly_reports",
+        summary_keys=("notifications_created", "active_users"),
+        timeout_s=120,
+        memory_mb=512,
+    ),
+    Job(
+        name="cleanup-inactive-accounts",
+        cron="0 2 1 * *",
+        description="Mark active users with no activity for 180 days as inactive (never deleted).",
+        sql_function="cleanup_inactive_accounts",
+        summary_keys=("users_marked_inactive",),
+        params=_params(inactive_days=180),
+    ),
+    Job(
+        name="database-maintenance",
+        cron="0 3 1 * *",
+        description="VACUUM (ANALYZE) the tables the jobs write, outside any transaction; prune old job logs.",
+        sql_function="database_maintenance",
+        summary_keys=("tables_vacuumed", "logs_deleted"),
+        timeout_s=600,
+        mode=Mode.MAINTENANCE,
+        params=_params(retention_days=90),
+    ),
+)
+
+BY_NAME: MappingProxyType[str, Job] = MappingProxyType({job.name: job for job in JOBS})
+
+
+class UnknownJobError(KeyError):
+    """Raised for a job name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; say it plainly
+        return str(self.args[0])
+
+
+def get(name: str) -> Job:
+    """Return the job called ``name`` or raise :class:`UnknownJobError` listing the valid names."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise UnknownJobError(
+            f"unknown job {name!r}; the jobs are: {', '.join(BY_NAME)}"
+        ) from None
+
+
+def _validate() -> None:
+    """Fail at import time on a malformed registry (caught by every test run)."""
+    seen_functions: set[str] = set()
+    for job in JOBS:
+        assert _NAME.match(job.name), f"bad job name {job.name!r}"
+        assert _IDENT.match(job.sql_function), f"{job.name}: bad sql_function"
+        assert job.sql_function not in seen_functions, f"{job.name}: duplicate sql_function"
+        seen_functions.add(job.sql_function)
+        assert 1 <= job.timeout_s <= 870, f"{job.name}: timeout must leave room under Lambda's 900 s"
+        assert job.summary_keys and all(_IDENT.match(k) for k in job.summary_keys), job.name
+        assert all(_IDENT.match(p) for p in job.params), f"{job.name}: bad parameter name"
+        assert job.completion_check is None or _IDENT.match(job.completion_check), job.name
+        for dep in job.depends_on:
+            assert dep in BY_NAME, f"{job.name} depends on unknown job {dep!r}"
+            assert BY_NAME[dep].completion_check, f"{dep} is depended on but has no completion_check"
+
+
+_validate()

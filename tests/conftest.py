@@ -1,0 +1,115 @@
+"""Test fixtures: a real Postgres, a migrated template database per session, a fresh copy per test.
+
+``TEST_DATABASE_URL`` points the suite at another server (any Postgres 15+); without it the
+suite starts the project's embedded server in ``.pgdata-test/``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from shared.db import close_quietly, connect
+from shared.migrations import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PGDATA = ROOT / ".pgdata-test"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", default=False, help="run the long chaos soak")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--soak"):
+        return
+    skip = pytest.mark.skip(reason="long soak: run with --soak (make soak)")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The connection string ``url`` pointed at database ``dbname``."""
+    params = conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return make_conninfo(**params)
+
+
+@pytest.fixture(scope="session")
+def embedded_server():
+    """The embedded server (None when TEST_DATABASE_URL names another server)."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield None
+        return
+    from jobctl.embedded import start
+
+    yield start(TEST_PGDATA)
+
+
+@pytest.fixture(scope="session")
+def admin_url(embedded_server) -> str:
+    if embedded_server is None:
+        return os.environ["TEST_DATABASE_URL"]
+    return embedded_server.url("postgres")
+
+
+@pytest.fixture(scope="session")
+def template_db(admin_url: str) -> Iterator[str]:
+    """A database migrated once per session, copied for every test."""
+    name = f"jobs_template_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    conn = connect(with_database(admin_url, name))
+    try:
+        migrate(conn)
+    finally:
+        conn.close()
+    yield name
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_database_from_template(admin_url: str, template: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated, empty database for this test."""
+    name = create_database_from_template(admin_url, template_db)
+    yield with_database(admin_url, name)
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection (dict rows, no prepared statements) to the test's database."""
+    connection = connect(db_url)
+    yield connection
+    close_quietly(connection)
+
+
+@pytest.fixture
+def empty_db_url(admin_url: str) -> Iterator[str]:
+    """A fresh database with no migrations applied."""
+    name = f"e_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield with_database(admin_url, name)
+    drop_database(admin_url, name)
