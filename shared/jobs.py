@@ -1,0 +1,109 @@
+"""Executing a job's SQL, by the registry's mode.
+
+Every job's logic is a SQL function ``job_<name>(p_as_of timestamptz, p_<param> ...)``
+returning a JSON summary of counts. This module calls it the way the job's mode needs
+and hands the final transaction to ``finish`` (the runner's hook that marks the run
+succeeded), so the work and the success record commit together.
+
+- TRANSACTIONAL: one transaction; the work, then ``finish``; commit.
+- BATCHED: the function does one bounded batch and reports ``*_remaining``; batches
+  repeat, each committed on its own, while work remains and the budget allows.
+- MAINTENANCE: VACUUM (ANALYZE) in autocommit (Postgres refuses VACUUM inside a
+  transaction block or a function), then the function's transactional part.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from shared.db import transaction
+from shared.registry import Job, Mode
+
+Summary = dict[str, int]
+Finish = Callable[[Summary], None]
+
+#: The tables the jobs write, vacuumed by database-maintenance.
+VACUUM_TABLES: tuple[str, ...] = (
+    "daily_challenges", "user_challenge_progress", "challenge_templates", "user_gamification",
+    "streak_days", "daily_metrics", "notifications", "stories", "story_views", "story_reactions",
+    "typing_indicators", "user_presence", "user_reports", "moderation_actions", "users", "cron_job_logs",
+)
+
+#: Below this many milliseconds left, a batched job stops starting new batches.
+MIN_BATCH_BUDGET_MS = 2_000
+
+
+def _no_finish(_: Summary) -> None:
+    return None
+
+
+def remaining_ms(deadline: float) -> int:
+    """Milliseconds left until ``deadline`` (a ``time.monotonic()`` value)."""
+    return int((deadline - time.monotonic()) * 1000)
+
+
+def call_work(conn: psycopg.Connection, job: Job, as_of: datetime,
+              params: Mapping[str, Any] | None = None) -> Summary:
+    """``SELECT job_<name>(p_as_of => %(as_of)s, p_x => %(x)s, ...)`` in the current transaction."""
+    values = {**job.params, **(params or {})}
+    args = [sql.SQL("p_as_of => {}").format(sql.Placeholder("as_of"))] + [
+        sql.SQL("{} => {}").format(sql.Identifier(f"p_{name}"), sql.Placeholder(name)) for name in values
+    ]
+    query = sql.SQL("SELECT {}({}) AS summary").format(sql.Identifier(job.work_function), sql.SQL(", ").join(args))
+    row = conn.execute(query, {"as_of": as_of, **values}).fetchone()
+    assert row is not None
+    return dict(row["summary"] or {})
+
+
+def execute(conn: psycopg.Connection, job: Job, as_of: datetime, *, deadline: float,
+            dry_run: bool = False, finish: Finish = _no_finish) -> Summary:
+    """Run ``job`` for ``as_of`` within ``deadline``; ``finish`` runs inside the final transaction."""
+    if job.mode is Mode.BATCHED:
+        return _batched(conn, job, as_of, deadline=deadline, dry_run=dry_run, finish=finish)
+    if job.mode is Mode.MAINTENANCE:
+        return _maintenance(conn, job, as_of, deadline=deadline, dry_run=dry_run, finish=finish)
+    with transaction(conn, timeout_ms=remaining_ms(deadline), rollback=dry_run):
+        summary = call_work(conn, job, as_of)
+        finish(summary)
+    return summary
+
+
+def _batched(conn: psycopg.Connection, job: Job, as_of: datetime, *, deadline: float,
+             dry_run: bool, finish: Finish) -> Summary:
+    totals: Summary = {}
+    batches = 0
+    while True:
+        with transaction(conn, timeout_ms=remaining_ms(deadline), rollback=dry_run):
+            batch = call_work(conn, job, as_of)
+            batches += 1
+            for key, value in batch.items():
+                # counts add up over batches; "*_remaining" is what is left after the last one
+                totals[key] = value if key.endswith("_remaining") else totals.get(key, 0) + value
+            totals["batches"] = batches
+            left = sum(v for k, v in batch.items() if k.endswith("_remaining"))
+            worked = any(v for k, v in batch.items() if not k.endswith("_remaining") and k != "batches")
+            more = left > 0 and worked and not dry_run and remaining_ms(deadline) >= MIN_BATCH_BUDGET_MS
+            if not more:
+                finish(totals)
+                return totals
+
+
+def _maintenance(conn: psycopg.Connection, job: Job, as_of: datetime, *, deadline: float,
+                 dry_run: bool, finish: Finish) -> Summary:
+    vacuumed = 0
+    if not dry_run:
+        for table in VACUUM_TABLES:
+            # autocommit: each VACUUM is its own implicit transaction, as Postgres requires
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
+            vacuumed += 1
+    with transaction(conn, timeout_ms=remaining_ms(deadline), rollback=dry_run):
+        summary = call_work(conn, job, as_of)
+        summary["tables_vacuumed"] = vacuumed if not dry_run else len(VACUUM_TABLES)
+        finish(summary)
+    return summary

@@ -1,0 +1,33 @@
+"""Names shared by the CDK app (which creates them) and jobctl (which finds them).
+
+An operator finds ``reset-daily-challenges`` in the Lambda console: a function is named
+exactly after its job, behind an optional prefix (CDK context ``namePrefix``, jobctl
+``--prefix`` / ``JOBCTL_PREFIX``) for a second deployment in the same account.
+"""
+
+from __future__ import annotations
+
+#: CloudWatch metrics namespace and the Powertools service name.
+METRICS_NAMESPACE = "LangexScheduledJobs"
+SERVICE = "scheduled-jobs"
+#: The metric dimension that names the job (beside Powertools' own ``service``).
+JOB_DIMENSION = "job"
+
+#: Run-outcome metrics (Count) and the duration (Milliseconds), one set per job.
+METRIC_SUCCEEDED = "RunsSucceeded"
+METRIC_FAILED = "RunsFailed"
+METRIC_SKIPPED = "RunsSkipped"
+METRIC_DURATION = "DurationMs"
+#: Emitted by the watchdog: 1 when the job's last scheduled occurrence left no run.
+METRIC_MISSED = "MissedRuns"
+
+#: The EventBridge ``source`` of events fired by jobctl's local scheduler.
+LOCAL_SCHEDULER_SOURCE = "jobctl.scheduler"
+
+
+def function_name(job_name: str, prefix: str = "") -> str:
+    return f"{prefix}{job_name}"
+
+
+def rule_name(job_name: str, prefix: str = "") -> str:
+    return f"{prefix}{job_name}-schedule"

@@ -1,0 +1,62 @@
+"""Small builders for hand-made fixtures (exact rows, exact expectations).
+
+Every builder takes the test's autocommit connection and returns ids, so a test
+reads as: given these rows, when the job runs at as_of, then exactly these rows.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from shared import jobs, registry
+
+
+def utc(*args: int) -> datetime:
+    """``utc(2026, 11, 28, 18)`` -> an aware UTC datetime."""
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+_counter = iter(range(1, 10**9))
+
+
+def make_user(conn: psycopg.Connection, **columns: Any) -> int:
+    """Insert a user (good standing by default) and return its id. Any users column may be given."""
+    n = next(_counter)
+    values = {"username": f"user{n}", "email": f"user{n}@example.test",
+              "created_at": utc(2026, 1, 1), **columns}
+    names = ", ".join(values)
+    marks = ", ".join(f"%({k})s" for k in values)
+    row = conn.execute(f"INSERT INTO users ({names}) VALUES ({marks}) RETURNING id", values).fetchone()
+    return row["id"]
+
+
+def record_activity(conn: psycopg.Connection, user_id: int, at: datetime, *, xp: int = 0,
+                    messages: int = 0, stories: int = 0) -> None:
+    """The app's own way to record activity (keeps user_daily_activity and last_active_at in step)."""
+    conn.execute("SELECT record_activity(%s, %s, %s, %s, %s)", (user_id, at, xp, messages, stories))
+
+
+def set_streak(conn: psycopg.Connection, user_id: int, current: int, longest: int | None = None,
+               total_xp: int = 0) -> None:
+    conn.execute(
+        """INSERT INTO user_gamification (user_id, current_streak, longest_streak, total_xp)
+           VALUES (%s, %s, %s, %s)
+           ON CONFLICT (user_id) DO UPDATE SET current_streak = excluded.current_streak,
+                  longest_streak = excluded.longest_streak, total_xp = excluded.total_xp""",
+        (user_id, current, current if longest is None else longest, total_xp),
+    )
+
+
+def run_job(conn: psycopg.Connection, name: str, as_of: datetime, *, dry_run: bool = False) -> dict[str, int]:
+    """Run a job's SQL the way the runner does (by its mode), without the run log."""
+    job = registry.get(name)
+    return jobs.execute(conn, job, as_of, deadline=time.monotonic() + job.timeout_s, dry_run=dry_run)
+
+
+def rows(conn: psycopg.Connection, query: str, params: Any = None) -> list[tuple]:
+    """The query's rows as plain tuples (easy to compare with an exact expectation)."""
+    return [tuple(r.values()) for r in conn.execute(query, params).fetchall()]
