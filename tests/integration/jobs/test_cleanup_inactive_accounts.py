@@ -1,0 +1,100 @@
+"""cleanup-inactive-accounts: active users with no activity for more than 180 days become
+inactive (never deleted); everybody else is left alone."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import timedelta
+from types import MappingProxyType
+
+import psycopg
+import pytest
+
+from shared import jobs, registry
+from tests.factories import make_user, rows, run_job, utc
+
+AS_OF = utc(2026, 12, 1, 2)              # the 1st of the month, 02:00 UTC, as scheduled
+CUTOFF = AS_OF - timedelta(days=180)     # 2026-06-04 02:00 UTC
+TICK = timedelta(microseconds=1)
+EARLIER = utc(2026, 9, 1)
+
+
+def users(conn: psycopg.Connection) -> list[tuple]:
+    return rows(conn, "SELECT id, account_status, status_changed_at FROM users ORDER BY id")
+
+
+def test_marks_only_active_users_idle_for_more_than_180_days(conn):
+    # Given users around the 180-day boundary, never-active users, and users not in good standing
+    idle = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=CUTOFF - TICK)
+    exactly = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=CUTOFF)   # exactly 180 days: stays
+    recent = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=AS_OF - timedelta(days=1))
+    never_old = make_user(conn, created_at=CUTOFF - TICK)  # never active, old account
+    never_new = make_user(conn, created_at=CUTOFF)  # never active, exactly 180 days old: stays
+    # last_active_at wins over created_at when present
+    came_back = make_user(conn, created_at=utc(2024, 1, 1), last_active_at=AS_OF - timedelta(days=10))
+    banned = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=utc(2025, 2, 1),
+                       account_status="banned", status_changed_at=EARLIER)
+    deleted = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=utc(2025, 2, 1),
+                        account_status="deleted", status_changed_at=EARLIER)
+    already = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=utc(2025, 2, 1),
+                        account_status="inactive", status_changed_at=EARLIER)
+
+    summary = run_job(conn, "cleanup-inactive-accounts", AS_OF)
+
+    assert summary == {"users_marked_inactive": 2}
+    assert users(conn) == [
+        (idle, "inactive", AS_OF),
+        (exactly, "active", None),
+        (recent, "active", None),
+        (never_old, "inactive", AS_OF),
+        (never_new, "active", None),
+        (came_back, "active", None),
+        (banned, "banned", EARLIER),
+        (deleted, "deleted", EARLIER),
+        (already, "inactive", EARLIER),
+    ]
+
+
+def test_nobody_is_deleted_and_second_run_changes_nothing(conn):
+    for days in (400, 200, 181, 100):
+        make_user(conn, created_at=utc(2024, 1, 1), last_active_at=AS_OF - timedelta(days=days))
+    assert run_job(conn, "cleanup-inactive-accounts", AS_OF) == {"users_marked_inactive": 3}
+    before = users(conn)
+    assert len(before) == 4
+
+    assert run_job(conn, "cleanup-inactive-accounts", AS_OF) == {"users_marked_inactive": 0}
+    assert users(conn) == before
+
+
+def test_threshold_comes_from_the_registry_param(conn):
+    # Given a user idle 31 days and one idle 30 days, with a 30-day threshold
+    idle = make_user(conn, created_at=utc(2024, 1, 1), last_active_at=AS_OF - timedelta(days=31))
+    fine = make_user(conn, created_at=utc(2024, 1, 1), last_active_at=AS_OF - timedelta(days=30))
+    job = registry.get("cleanup-inactive-accounts")
+    job = dataclasses.replace(job, params=MappingProxyType({"inactive_days": 30}))
+
+    summary = jobs.execute(conn, job, AS_OF, deadline=time.monotonic() + 60)
+
+    assert summary == {"users_marked_inactive": 1}
+    assert users(conn) == [(idle, "inactive", AS_OF), (fine, "active", None)]
+
+
+def test_dry_run_changes_nothing(conn):
+    make_user(conn, created_at=utc(2024, 1, 1), last_active_at=utc(2025, 1, 1))
+    before = users(conn)
+    assert run_job(conn, "cleanup-inactive-accounts", AS_OF, dry_run=True) == {"users_marked_inactive": 1}
+    assert users(conn) == before
+
+
+def test_guide_call_is_logged(conn):
+    make_user(conn, created_at=utc(2024, 1, 1), last_active_at=utc(2025, 1, 1))
+    summary = conn.execute("SELECT cleanup_inactive_accounts(%s) AS s", (AS_OF,)).fetchone()["s"]
+    assert summary == {"users_marked_inactive": 1}
+    assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
+        ("cleanup-inactive-accounts", "succeeded", "sql")]
+
+
+def test_a_threshold_below_one_day_is_refused(conn):
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="inactive_days"):
+        conn.execute("SELECT job_cleanup_inactive_accounts(%s, 0)", (AS_OF,))
