@@ -1,0 +1,118 @@
+"""database-maintenance: VACUUM (ANALYZE) the job tables outside any transaction, and prune
+finished cron_job_logs rows older than the retention period (default 90 days)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import psycopg
+import pytest
+
+from shared import jobs
+from tests.factories import make_user, rows, run_job, utc
+
+AS_OF = utc(2026, 12, 1, 3)              # the 1st of the month, 03:00 UTC, as scheduled
+CUTOFF = AS_OF - timedelta(days=90)
+TICK = timedelta(microseconds=1)
+
+
+def log(conn: psycopg.Connection, started_at: datetime, status: str = "succeeded",
+        job: str = "some-job") -> int:
+    finished = None if status == "running" else started_at + timedelta(seconds=1)
+    return conn.execute(
+        "INSERT INTO cron_job_logs (job_name, status, started_at, finished_at, trigger, as_of)"
+        " VALUES (%s, %s, %s, %s, 'schedule', %s) RETURNING id",
+        (job, status, started_at, finished, started_at),
+    ).fetchone()["id"]
+
+
+def log_ids(conn: psycopg.Connection) -> list[int]:
+    return [r[0] for r in rows(conn, "SELECT id FROM cron_job_logs ORDER BY id")]
+
+
+def vacuum_stats(conn: psycopg.Connection, table: str) -> tuple:
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    return rows(conn, "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relname = %s",
+                (table,))[0]
+
+
+def test_prunes_finished_logs_older_than_90_days(conn):
+    # Given finished rows just past the retention boundary, one exactly at it, recent ones,
+    # and an old row still 'running' (a crashed run: never pruned by age here)
+    old = [log(conn, CUTOFF - TICK, status) for status in ("succeeded", "failed", "skipped")]
+    ancient = log(conn, utc(2025, 1, 1))
+    stuck = log(conn, utc(2025, 1, 1), "running")
+    exactly = log(conn, CUTOFF)
+    recent = log(conn, AS_OF - timedelta(days=1), "failed")
+
+    summary = run_job(conn, "database-maintenance", AS_OF)
+
+    assert summary == {"tables_vacuumed": len(jobs.VACUUM_TABLES), "logs_deleted": 4}
+    assert log_ids(conn) == [stuck, exactly, recent]
+    assert len(old) == 3 and ancient not in log_ids(conn)
+
+
+def test_vacuum_analyze_runs_outside_a_transaction_and_is_visible_in_the_stats(conn):
+    # Given a fresh database whose job tables were never vacuumed or analyzed
+    make_user(conn)
+    assert vacuum_stats(conn, "notifications") == (None, None)
+
+    # When the job runs the way the runner runs it (no "cannot run inside a transaction block")
+    summary = run_job(conn, "database-maintenance", AS_OF)
+
+    # Then every job table was vacuumed and analyzed
+    assert summary["tables_vacuumed"] == len(jobs.VACUUM_TABLES) > 0
+    for table in ("notifications", "users", "cron_job_logs", "stories"):
+        last_vacuum, last_analyze = vacuum_stats(conn, table)
+        assert last_vacuum is not None and last_analyze is not None, table
+
+
+def test_the_vacuum_list_names_only_existing_tables(conn):
+    missing = set(jobs.VACUUM_TABLES) - {r[0] for r in rows(conn, "SELECT tablename FROM pg_tables")}
+    assert missing == set()
+
+
+def test_second_run_with_same_as_of_deletes_nothing(conn):
+    log(conn, CUTOFF - TICK)
+    keep = [log(conn, AS_OF - timedelta(days=d)) for d in (1, 89)]
+    assert run_job(conn, "database-maintenance", AS_OF)["logs_deleted"] == 1
+
+    summary = run_job(conn, "database-maintenance", AS_OF)
+
+    assert summary["logs_deleted"] == 0
+    assert log_ids(conn) == keep
+
+
+def test_dry_run_deletes_nothing_and_does_not_vacuum(conn):
+    old = log(conn, CUTOFF - TICK)
+
+    summary = run_job(conn, "database-maintenance", AS_OF, dry_run=True)
+
+    assert summary["logs_deleted"] == 1
+    assert log_ids(conn) == [old]
+    assert vacuum_stats(conn, "notifications") == (None, None)
+
+
+def test_guide_call_prunes_only_and_is_logged(conn):
+    # Given an old log row; When an operator runs the guide's SELECT database_maintenance()
+    log(conn, CUTOFF - timedelta(days=10))
+    summary = conn.execute("SELECT database_maintenance(%s) AS s", (AS_OF,)).fetchone()["s"]
+
+    # Then the logs are pruned, no VACUUM ran (Postgres refuses it inside a function),
+    # and the call left its own row
+    assert summary == {"tables_vacuumed": 0, "logs_deleted": 1}
+    assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
+        ("database-maintenance", "succeeded", "sql")]
+
+
+def test_vacuum_inside_a_function_is_indeed_refused(conn):
+    # Why the VACUUM lives in the runner: this is what a pg_cron-era function would hit
+    conn.execute("""CREATE FUNCTION try_vacuum() RETURNS void LANGUAGE plpgsql
+                    AS $$ BEGIN EXECUTE 'VACUUM notifications'; END $$""")
+    with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+        conn.execute("SELECT try_vacuum()")
+
+
+def test_retention_below_one_day_is_refused(conn):
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="retention_days"):
+        conn.execute("SELECT job_database_maintenance(%s, 0)", (AS_OF,))
