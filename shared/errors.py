@@ -18,6 +18,9 @@ _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.
 #: Secret values seen by this process (passwords of the URLs we connected with).
 _known_secrets: set[str] = set()
 
+#: The SQLSTATE a job's SQL raises when a job it depends on has not done its work.
+DEPENDENCY_SQLSTATE = "JB001"
+
 
 def register_secret_url(url: str) -> None:
     """Remember the password of a connection URL so :func:`redact` can scrub it anywhere."""
@@ -70,6 +73,14 @@ class DependencyNotMet(JobsError):
     """A job this job depends on has not done its work for the same day yet."""
 
 
+class OverlapError(JobsError):
+    """A scheduled occurrence met another occurrence of the same job still running.
+
+    The run is recorded as skipped; raising makes Lambda's asynchronous retry deliver the
+    occurrence again later (and, retries exhausted, send it to the dead-letter queue),
+    so an overlapped occurrence is never silently lost."""
+
+
 class JobFailed(JobsError):
     """The job's SQL raised an error."""
 
@@ -91,6 +102,8 @@ def translate(exc: BaseException, *, what: str) -> JobsError:
         return exc
     sqlstate = getattr(exc, "sqlstate", None)
     detail = str(exc).strip() or type(exc).__name__
+    if sqlstate == DEPENDENCY_SQLSTATE:  # raised by a job's SQL: its dependency's work is missing
+        return DependencyNotMet(detail, sqlstate=sqlstate)
     if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
         return JobTimeout(
             f"{what} was cancelled after reaching its time budget ({detail}); "

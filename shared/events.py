@@ -1,0 +1,125 @@
+"""The events a job's Lambda accepts, parsed into one typed request.
+
+- The EventBridge scheduled event (``detail-type: Scheduled Event``): its ``time`` is the
+  occurrence's as_of. From ``aws.events`` it is a scheduled run; from jobctl's local
+  scheduler (``source: jobctl.scheduler``) a local one.
+- A manual payload, as typed in the Lambda console: ``{}`` (run now),
+  ``{"as_of": "2026-11-28T00:00:00Z"}`` (re-run or backfill that occurrence),
+  ``{"dry_run": true}`` (roll back, report what would change), ``{"force": true}``
+  (re-run an occurrence that already succeeded). They combine.
+
+Anything else is refused with a :class:`~shared.errors.ValidationError` before any
+database work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import ValidationError as PydanticValidationError
+
+from shared.errors import ValidationError
+from shared.naming import LOCAL_SCHEDULER_SOURCE
+from shared.registry import Job
+
+#: How far ahead of the clock an as_of may be (clock skew between EventBridge and Lambda).
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class Trigger(str, Enum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    LOCAL = "local"
+
+
+class _ManualPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_of: AwareDatetime | None = None
+    dry_run: StrictBool = False
+    force: StrictBool = False
+
+
+class _ScheduledEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    time: AwareDatetime
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One request to run a job: which occurrence, from which trigger, how."""
+
+    job: Job
+    as_of: datetime
+    trigger: Trigger
+    explicit_as_of: bool = True
+    dry_run: bool = False
+    force: bool = False
+    event_id: str | None = None
+
+
+def _explain(exc: PydanticValidationError, what: str) -> str:
+    problems = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "event"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown field {field!r}")
+        elif err["type"] == "timezone_aware":
+            problems.append(f"{field}: give a UTC offset, e.g. 2026-11-28T00:00:00Z")
+        else:
+            problems.append(f"{field}: {err['msg']}")
+    return (f"invalid {what}: " + "; ".join(problems) +
+            '. A manual run takes {} or any of {"as_of": "<ISO-8601 time with offset>", '
+            '"dry_run": true, "force": true}')
+
+
+def parse_event(job: Job, event: Any, *, now: datetime | None = None) -> RunRequest:
+    """Turn a Lambda event into a :class:`RunRequest`, or raise ValidationError saying why."""
+    now = now or datetime.now(UTC)
+    if event is None:
+        event = {}
+    if not isinstance(event, dict):
+        raise ValidationError(f"invalid event: expected a JSON object, got {type(event).__name__}")
+    if "detail-type" in event:
+        try:
+            scheduled = _ScheduledEvent.model_validate(event)
+        except PydanticValidationError as exc:
+            raise ValidationError(_explain(exc, "scheduled event")) from None
+        if scheduled.detail_type != "Scheduled Event":
+            raise ValidationError(f"invalid event: detail-type {scheduled.detail_type!r} is not 'Scheduled Event'")
+        if scheduled.source == "aws.events":
+            trigger = Trigger.SCHEDULE
+        elif scheduled.source == LOCAL_SCHEDULER_SOURCE:
+            trigger = Trigger.LOCAL
+        else:
+            raise ValidationError(f"invalid event: source {scheduled.source!r} is not aws.events")
+        as_of = _check_time(scheduled.time, now)
+        return RunRequest(job=job, as_of=as_of, trigger=trigger, event_id=scheduled.id)
+    try:
+        payload = _ManualPayload.model_validate(event)
+    except PydanticValidationError as exc:
+        raise ValidationError(_explain(exc, "manual payload")) from None
+    explicit = payload.as_of is not None
+    as_of = _check_time(payload.as_of, now) if payload.as_of is not None else now
+    return RunRequest(job=job, as_of=as_of, trigger=Trigger.MANUAL, explicit_as_of=explicit,
+                      dry_run=payload.dry_run, force=payload.force)
+
+
+def _check_time(moment: datetime, now: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    if moment > now + FUTURE_TOLERANCE:
+        raise ValidationError(
+            f"invalid as_of {moment.isoformat()}: it is in the future (now is {now.isoformat(timespec='seconds')}); "
+            "a job can only run for an occurrence that has come"
+        )
+    if moment.year < 2000:
+        raise ValidationError(f"invalid as_of {moment.isoformat()}: before the year 2000")
+    return moment

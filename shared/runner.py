@@ -1,0 +1,295 @@
+"""The runner owns the run: one protocol for Lambda, the CLI and the local scheduler.
+
+1. **Claim** (one short transaction, committed before any work, so a crash is visible):
+   close this job's ``running`` rows whose deadline passed (``failed``, "abandoned");
+   for a scheduled occurrence, or a manual one naming an as_of, skip if it already
+   succeeded; then take the job's single ``running`` slot, a partial unique index on
+   ``cron_job_logs`` (not a session advisory lock, so it holds through a
+   transaction-mode pooler). A delivery that finds the slot taken is recorded
+   ``skipped``: a duplicate if the same occurrence holds it, an overlap otherwise.
+2. **Work**: dependencies are checked, then the job's SQL runs with a transaction-local
+   statement and lock timeout equal to the time left in its budget. The ``succeeded``
+   update is written in the job's own final transaction, so the work and its record
+   commit together; the unique index on (job, as_of) for successes makes a duplicate
+   that slipped past the claim roll its work back instead of doing it twice.
+3. **Failure**: the row becomes ``failed`` with the message and SQLSTATE, and the error
+   is re-raised so Lambda's retries, the dead-letter queue and the alarms see it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from shared import connection as connections
+from shared import jobs, registry
+from shared.db import is_usable, transaction
+from shared.errors import DependencyNotMet, JobFailed, JobsError, OverlapError, translate
+from shared.events import RunRequest, Trigger
+from shared.naming import JOB_DIMENSION, METRIC_DURATION, METRIC_FAILED, METRIC_SKIPPED, METRIC_SUCCEEDED
+from shared.observability import logger, metrics, tracer
+from shared.queries import load
+
+Q = load("runner")
+_SUCCESS_INDEX = "cron_job_logs_one_success_per_occurrence"
+
+
+class Status(str, Enum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run returns to Lambda, the CLI and the scheduler."""
+
+    job: str
+    status: Status
+    as_of: datetime
+    trigger: Trigger
+    log_id: int | None
+    duration_ms: float
+    summary: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+    forced: bool = False
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "job": self.job, "status": self.status.value, "as_of": iso(self.as_of),
+            "trigger": self.trigger.value, "log_id": self.log_id, "duration_ms": round(self.duration_ms, 3),
+            "summary": self.summary, "dry_run": self.dry_run, "forced": self.forced,
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+class _Abandoned(Exception):
+    """Our running row was closed by another run while we worked (we passed the deadline)."""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    log_id: int
+    skipped_reason: str | None = None
+    overlap: bool = False
+
+
+def run(request: RunRequest, *, request_id: str | None = None, budget_s: float | None = None,
+        get_connection: Callable[[], psycopg.Connection] = connections.get_connection) -> RunResult:
+    """Run one occurrence of a job. Returns the result; raises JobsError after logging a failure.
+
+    ``budget_s`` caps the job's time budget (the Lambda passes its remaining time).
+    """
+    job = request.job
+    started = time.monotonic()
+    budget = float(job.timeout_s) if budget_s is None else max(1.0, min(float(job.timeout_s), budget_s))
+    deadline = started + budget
+    logger.append_keys(job=job.name, as_of=iso(request.as_of), trigger=request.trigger.value)
+    tracer.put_annotation(key="job", value=job.name)
+    metrics.add_dimension(name=JOB_DIMENSION, value=job.name)
+
+    conn, claim = _claim_with_reconnect(get_connection, request, request_id)
+    logger.append_keys(run_id=claim.log_id)
+    if claim.skipped_reason is not None:
+        result = _result(request, Status.SKIPPED, claim.log_id, started, reason=claim.skipped_reason)
+        _observe(result)
+        if claim.overlap and request.trigger is not Trigger.MANUAL:
+            raise OverlapError(claim.skipped_reason)
+        return result
+
+    logger.info("run started")
+    try:
+        _check_dependencies(conn, job, request.as_of, deadline)
+
+        def finish(summary: jobs.Summary) -> None:
+            _check_summary(job, summary)
+            if request.dry_run:
+                return  # the transaction rolls back; the row is closed below
+            row = conn.execute(Q["succeed"], {"id": claim.log_id, "summary": json.dumps(summary)}).fetchone()
+            if row is None:
+                raise _Abandoned()
+
+        summary = jobs.execute(conn, job, request.as_of, deadline=deadline, dry_run=request.dry_run, finish=finish)
+        if request.dry_run:
+            _close(get_connection, claim.log_id, Status.SUCCEEDED, None, {"summary": summary})
+    except pg_errors.UniqueViolation as exc:
+        if getattr(exc.diag, "constraint_name", None) != _SUCCESS_INDEX:
+            return _fail(get_connection, request, claim.log_id, started, exc)
+        reason = ("duplicate: this occurrence succeeded in another run while this one worked; "
+                  "this run's work was rolled back")
+        _close(get_connection, claim.log_id, Status.SKIPPED, reason, {})
+        result = _result(request, Status.SKIPPED, claim.log_id, started, reason=reason)
+        _observe(result)
+        return result
+    except _Abandoned:
+        exc2 = JobFailed(f"{job.name}: run #{claim.log_id} passed its deadline and was closed as abandoned "
+                         "by another run; its work was rolled back")
+        return _fail(get_connection, request, claim.log_id, started, exc2)
+    except Exception as exc:
+        return _fail(get_connection, request, claim.log_id, started, exc)
+
+    result = _result(request, Status.SUCCEEDED, claim.log_id, started, summary=summary)
+    _observe(result)
+    return result
+
+
+def _claim_with_reconnect(get_connection: Callable[[], psycopg.Connection], request: RunRequest,
+                          request_id: str | None) -> tuple[psycopg.Connection, _Claim]:
+    conn = get_connection()
+    try:
+        return conn, _claim(conn, request, request_id)
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        # A connection that went stale between warm invocations fails on its first
+        # statement; nothing was committed, so reconnect once and claim again.
+        logger.info("database connection was stale; reconnecting")
+        connections.reset()
+        conn = get_connection()
+        try:
+            return conn, _claim(conn, request, request_id)
+        except Exception as exc:
+            raise translate(exc, what=f"claiming a run of {request.job.name}") from None
+    except Exception as exc:
+        raise translate(exc, what=f"claiming a run of {request.job.name}") from None
+
+
+def _claim(conn: psycopg.Connection, request: RunRequest, request_id: str | None) -> _Claim:
+    job = request.job
+    params: dict[str, Any] = {
+        "job_name": job.name, "as_of": request.as_of, "trigger": request.trigger.value,
+        "request_id": request_id, "forced": request.force, "dry_run": request.dry_run,
+        "deadline_s": float(job.lambda_timeout_s),
+        "metadata": Jsonb({"event_id": request.event_id} if request.event_id else {}),
+    }
+    dedupe = not request.force and not request.dry_run and (
+        request.trigger is not Trigger.MANUAL or request.explicit_as_of)
+    for _ in range(3):  # the slot holder may finish between our attempt and our look
+        with transaction(conn, timeout_ms=10_000):
+            reaped = conn.execute(Q["reap_stale"], {**params}).fetchall()
+            if reaped:
+                logger.warning("closed abandoned runs", extra={"abandoned_run_ids": [r["id"] for r in reaped]})
+            if dedupe:
+                done = conn.execute(Q["find_success"], params).fetchone()
+                if done:
+                    hint = "" if request.trigger is not Trigger.MANUAL else "; pass force to run it again"
+                    reason = f"duplicate: occurrence {iso(request.as_of)} already succeeded in run #{done['id']}{hint}"
+                    return _Claim(_skip(conn, params, reason), reason)
+            row = conn.execute(Q["claim"], params).fetchone()
+            if row:
+                return _Claim(row["id"])
+            holder = conn.execute(Q["find_running"], params).fetchone()
+            if holder is None:
+                continue
+            if holder["as_of"] == request.as_of:
+                reason = (f"duplicate delivery: occurrence {iso(request.as_of)} is already running "
+                          f"as run #{holder['id']}")
+                return _Claim(_skip(conn, params, reason), reason)
+            reason = (f"overlap: run #{holder['id']} of {job.name} (as_of {iso(holder['as_of'])}) is still in "
+                      f"progress until at most {iso(holder['deadline_at'])}; this occurrence did not run")
+            return _Claim(_skip(conn, params, reason), reason, overlap=True)
+    raise JobFailed(f"could not claim a run of {job.name}: the running slot kept changing hands")
+
+
+def _skip(conn: psycopg.Connection, params: dict[str, Any], reason: str) -> int:
+    row = conn.execute(Q["insert_skipped"], {**params, "reason": reason}).fetchone()
+    assert row is not None
+    return int(row["id"])
+
+
+def _check_dependencies(conn: psycopg.Connection, job: registry.Job, as_of: datetime, deadline: float) -> None:
+    for name in job.depends_on:
+        dep = registry.get(name)
+        assert dep.completion_check is not None  # guaranteed by the registry's validation
+        query = sql.SQL("SELECT {}(%(as_of)s) AS done").format(sql.Identifier(dep.completion_check))
+        with transaction(conn, timeout_ms=jobs.remaining_ms(deadline)):
+            done = conn.execute(query, {"as_of": as_of}).fetchone()
+        if not (done and done["done"]):
+            day = (as_of.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+            raise DependencyNotMet(
+                f"{job.name} needs {dep.name} for {day}, which has not succeeded yet; "
+                f"run {dep.name} for as_of {iso(as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))}"
+                " first (a retry of this run then succeeds)"
+            )
+
+
+def _check_summary(job: registry.Job, summary: jobs.Summary) -> None:
+    missing = [k for k in job.summary_keys if not isinstance(summary.get(k), int)]
+    if missing:
+        raise JobFailed(f"{job.name} returned a summary without integer {', '.join(missing)}: {summary}")
+
+
+def _close(get_connection: Callable[[], psycopg.Connection], log_id: int, status: Status,
+           error_message: str | None, metadata: dict[str, Any]) -> None:
+    params = {"id": log_id, "status": status.value, "error_message": error_message,
+              "metadata": json.dumps(metadata)}
+    for attempt in range(2):
+        conn = get_connection() if attempt == 0 else connections.reconnect()
+        try:
+            if not is_usable(conn):
+                continue
+            with transaction(conn, timeout_ms=10_000):
+                conn.execute(Q["close"], params)
+            return
+        except Exception as exc:  # the database may be down: the row will be reaped later
+            logger.warning("could not record the run's outcome", extra={"error": str(translate(exc, what="closing"))})
+    logger.error("the run's outcome is not in cron_job_logs; its row will be closed as abandoned after its deadline")
+
+
+def _fail(get_connection: Callable[[], psycopg.Connection], request: RunRequest, log_id: int,
+          started: float, exc: BaseException) -> RunResult:
+    error = translate(exc, what=f"running {request.job.name}")
+    _close(get_connection, log_id, Status.FAILED, str(error),
+           {"error_type": error.kind, "sqlstate": error.sqlstate})
+    result = _result(request, Status.FAILED, log_id, started, reason=str(error))
+    _observe(result)
+    raise error from None
+
+
+def _result(request: RunRequest, status: Status, log_id: int, started: float, *,
+            summary: dict[str, int] | None = None, reason: str | None = None) -> RunResult:
+    return RunResult(
+        job=request.job.name, status=status, as_of=request.as_of, trigger=request.trigger, log_id=log_id,
+        duration_ms=(time.monotonic() - started) * 1000, summary=summary or {}, dry_run=request.dry_run,
+        forced=request.force, reason=reason,
+    )
+
+
+def _observe(result: RunResult) -> None:
+    """One structured log line and the run's metrics (EMF, flushed by the handler)."""
+    tracer.put_annotation(key="status", value=result.status.value)
+    extra = {"status": result.status.value, "duration_ms": round(result.duration_ms, 3),
+             "summary": result.summary, "dry_run": result.dry_run}
+    if result.status is Status.FAILED:
+        logger.error("run failed", extra={**extra, "error": result.reason})
+    elif result.status is Status.SKIPPED:
+        logger.info("run skipped", extra={**extra, "reason": result.reason})
+    else:
+        logger.info("run succeeded", extra=extra)
+    if result.dry_run:
+        return  # a dry run changed nothing: no counts, no outcome metrics
+    outcome = {Status.SUCCEEDED: METRIC_SUCCEEDED, Status.FAILED: METRIC_FAILED, Status.SKIPPED: METRIC_SKIPPED}
+    metrics.add_metric(name=outcome[result.status], unit="Count", value=1)
+    if result.status is Status.SUCCEEDED:
+        metrics.add_metric(name=METRIC_DURATION, unit="Milliseconds", value=result.duration_ms)
+        for key, value in result.summary.items():
+            metrics.add_metric(name=key, unit="Count", value=value)
+
+
+__all__ = ["JobsError", "RunResult", "Status", "run"]

@@ -1,0 +1,303 @@
+"""The runner: every run logged, exactly once per occurrence, never overlapping, timeouts, reconnects.
+
+A test-only job (``job_probe``) records each execution in ``probe_effects`` so a test can
+count how often the work really ran; it can sleep, fail, or return a bad summary on demand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from shared import connection, registry
+from shared.errors import DatabaseUnavailable, DependencyNotMet, JobFailed, JobTimeout, OverlapError
+from shared.events import RunRequest, Trigger, parse_event
+from shared.observability import metrics
+from shared.runner import Status, run
+from tests.factories import utc
+
+PROBE = registry.Job(
+    name="probe-job", cron="0 * * * *", description="test probe", sql_function="probe",
+    summary_keys=("effects",), timeout_s=20,
+)
+AS_OF = utc(2026, 11, 28, 0, 0)
+
+PROBE_SQL = """
+CREATE TABLE probe_effects (as_of timestamptz, at timestamptz DEFAULT clock_timestamp());
+CREATE FUNCTION job_probe(p_as_of timestamptz) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE mode text := coalesce((SELECT value FROM probe_mode), 'ok');
+BEGIN
+    IF mode LIKE 'sleep:%' THEN PERFORM pg_sleep(split_part(mode, ':', 2)::float); END IF;
+    IF mode = 'fail' THEN RAISE EXCEPTION 'probe failed on purpose' USING ERRCODE = '22012'; END IF;
+    INSERT INTO probe_effects (as_of) VALUES (p_as_of);
+    IF mode = 'bad-summary' THEN RETURN '{"nope": 1}'::jsonb; END IF;
+    RETURN jsonb_build_object('effects', 1);
+END $$;
+CREATE TABLE probe_mode (value text);
+"""
+
+
+@pytest.fixture
+def db(db_url, conn, monkeypatch):
+    """The test database, with the probe job installed and the runner's connection pointed at it."""
+    conn.execute(PROBE_SQL)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
+    connection.reset()
+    yield conn
+    connection.reset()
+    metrics.clear_metrics()
+
+
+def set_mode(conn, mode: str) -> None:
+    conn.execute("DELETE FROM probe_mode")
+    conn.execute("INSERT INTO probe_mode VALUES (%s)", (mode,))
+
+
+def effects(conn) -> int:
+    return conn.execute("SELECT count(*) AS n FROM probe_effects").fetchone()["n"]
+
+
+def log_rows(conn, job="probe-job"):
+    return conn.execute("SELECT * FROM cron_job_logs WHERE job_name = %s ORDER BY id", (job,)).fetchall()
+
+
+def scheduled(as_of=AS_OF, job=PROBE, **kw) -> RunRequest:
+    return RunRequest(job=job, as_of=as_of, trigger=Trigger.SCHEDULE, **kw)
+
+
+def test_a_scheduled_run_is_logged_running_then_succeeded_with_its_summary(db):
+    # When a scheduled occurrence runs
+    result = run(scheduled(), request_id="req-1")
+    # Then the work ran once and its row tells the truth
+    assert result.status is Status.SUCCEEDED and result.summary == {"effects": 1}
+    assert effects(db) == 1
+    [row] = log_rows(db)
+    assert (row["status"], row["trigger"], row["as_of"], row["request_id"]) == ("succeeded", "schedule", AS_OF, "req-1")
+    assert row["metadata"]["summary"] == {"effects": 1}
+    assert row["finished_at"] >= row["started_at"] and row["execution_time_ms"] >= 0
+    assert result.to_dict()["log_id"] == row["id"]
+
+
+def test_the_running_row_is_committed_before_the_work_begins(db, db_url):
+    # Given a run that is busy working
+    set_mode(db, "sleep:1.5")
+    thread = threading.Thread(target=run, args=(scheduled(),))
+    thread.start()
+    try:
+        # Then another session already sees its 'running' row
+        with psycopg.connect(db_url) as other:
+            for _ in range(50):
+                row = other.execute("SELECT status FROM cron_job_logs WHERE job_name = 'probe-job'").fetchone()
+                if row:
+                    break
+                threading.Event().wait(0.05)
+        assert row == ("running",)
+    finally:
+        thread.join()
+
+
+def test_the_same_occurrence_delivered_twice_in_a_row_runs_once(db):
+    first = run(scheduled())
+    second = run(scheduled())
+    assert (first.status, second.status) == (Status.SUCCEEDED, Status.SKIPPED)
+    assert "already succeeded in run #" in second.reason
+    assert effects(db) == 1
+    assert [r["status"] for r in log_rows(db)] == ["succeeded", "skipped"]
+
+
+def test_the_same_occurrence_delivered_twice_concurrently_runs_once(db):
+    # Given a slow job and two deliveries of the same occurrence at once
+    set_mode(db, "sleep:1")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(run(scheduled()))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then exactly one did the work; the other is a skipped duplicate
+    assert sorted(r.status.value for r in results) == ["skipped", "succeeded"]
+    assert effects(db) == 1
+    skipped = next(r for r in results if r.status is Status.SKIPPED)
+    assert "duplicate delivery" in skipped.reason
+
+
+def test_two_different_occurrences_concurrently_one_is_skipped_as_overlap(db):
+    set_mode(db, "sleep:1")
+    outcomes: list = []
+
+    def deliver(as_of):
+        try:
+            outcomes.append(run(scheduled(as_of)))
+        except OverlapError as exc:
+            outcomes.append(exc)
+
+    first = threading.Thread(target=deliver, args=(AS_OF,))
+    first.start()
+    threading.Event().wait(0.3)
+    second = threading.Thread(target=deliver, args=(AS_OF + timedelta(hours=1),))
+    second.start()
+    first.join()
+    second.join()
+    # Then the second occurrence was recorded as skipped (overlap) and raised for Lambda to retry
+    assert effects(db) == 1
+    assert any(isinstance(o, OverlapError) and "overlap: run #" in str(o) for o in outcomes)
+    rows = log_rows(db)
+    assert sorted(r["status"] for r in rows) == ["skipped", "succeeded"]
+    assert next(r for r in rows if r["status"] == "skipped")["error_message"].startswith("overlap:")
+
+
+def test_a_manual_overlap_is_skipped_without_raising(db):
+    set_mode(db, "sleep:1")
+    thread = threading.Thread(target=run, args=(scheduled(),))
+    thread.start()
+    threading.Event().wait(0.3)
+    result = run(RunRequest(job=PROBE, as_of=AS_OF + timedelta(minutes=5), trigger=Trigger.MANUAL))
+    thread.join()
+    assert result.status is Status.SKIPPED and result.reason.startswith("overlap:")
+
+
+def test_a_failed_occurrence_is_logged_raised_and_may_be_retried(db):
+    set_mode(db, "fail")
+    with pytest.raises(JobFailed, match="probe failed on purpose") as info:
+        run(scheduled())
+    assert info.value.sqlstate == "22012"
+    set_mode(db, "ok")
+    retry = run(scheduled())
+    assert retry.status is Status.SUCCEEDED and effects(db) == 1
+    failed, succeeded = log_rows(db)
+    assert failed["status"] == "failed" and "probe failed on purpose" in failed["error_message"]
+    assert failed["metadata"]["sqlstate"] == "22012" and failed["metadata"]["error_type"] == "JobFailed"
+    assert succeeded["status"] == "succeeded"
+
+
+def test_a_crashed_run_blocks_until_its_deadline_then_is_closed_as_abandoned(db):
+    # Given a run that crashed (its 'running' row was never closed) and whose deadline is in the future
+    db.execute("""INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
+                  VALUES ('probe-job', 'running', 'schedule', %s, clock_timestamp() + interval '1 hour')""",
+               (AS_OF,))
+    # When the next occurrence arrives: it is an overlap
+    with pytest.raises(OverlapError):
+        run(scheduled(AS_OF + timedelta(hours=1)))
+    # Given the deadline passed
+    db.execute("UPDATE cron_job_logs SET deadline_at = clock_timestamp() - interval '1 second' WHERE status = 'running'")
+    # When the next delivery arrives, the stale row no longer blocks and is closed with a reason
+    result = run(scheduled(AS_OF + timedelta(hours=1)))
+    assert result.status is Status.SUCCEEDED
+    crashed = log_rows(db)[0]
+    assert crashed["status"] == "failed" and crashed["error_message"].startswith("abandoned:")
+    assert crashed["metadata"]["abandoned"] is True
+    # and the crashed occurrence may be retried
+    assert run(scheduled(AS_OF)).status is Status.SUCCEEDED
+
+
+def test_a_backend_killed_mid_run_leaves_a_failed_row_and_no_work(db, db_url):
+    set_mode(db, "sleep:5")
+    errors: list = []
+
+    def deliver():
+        try:
+            run(scheduled())
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=deliver)
+    thread.start()
+    with psycopg.connect(db_url, autocommit=True) as killer:
+        for _ in range(100):
+            killed = killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'SELECT \"job_probe\"%' AND pid <> pg_backend_pid()").fetchall()
+            if killed:
+                break
+            threading.Event().wait(0.05)
+    thread.join()
+    assert killed and len(errors) == 1
+    assert effects(db) == 0
+    [row] = log_rows(db)
+    assert row["status"] == "failed"  # recorded over a fresh connection
+    assert run(scheduled()).status is Status.SUCCEEDED  # and the retry works
+
+
+def test_a_statement_timeout_fails_cleanly_and_rolls_back(db):
+    # Given a job whose budget is 1 s and whose SQL takes 5 s
+    set_mode(db, "sleep:5")
+    quick = dataclasses.replace(PROBE, timeout_s=1)
+    with pytest.raises(JobTimeout, match="cancelled after reaching its time budget") as info:
+        run(scheduled(job=quick))
+    assert info.value.sqlstate == "57014"
+    [row] = log_rows(db)
+    assert row["status"] == "failed" and row["metadata"]["error_type"] == "JobTimeout"
+    assert effects(db) == 0
+
+
+def test_a_bad_summary_is_a_failure(db):
+    set_mode(db, "bad-summary")
+    with pytest.raises(JobFailed, match="without integer effects"):
+        run(scheduled())
+    assert effects(db) == 0
+
+
+def test_dry_run_rolls_back_and_reports_what_would_change(db):
+    result = run(RunRequest(job=PROBE, as_of=AS_OF, trigger=Trigger.MANUAL, dry_run=True))
+    assert result.status is Status.SUCCEEDED and result.summary == {"effects": 1} and result.dry_run
+    assert effects(db) == 0
+    [row] = log_rows(db)
+    assert row["dry_run"] and row["status"] == "succeeded"
+    # and it does not claim the occurrence
+    assert run(scheduled()).status is Status.SUCCEEDED
+
+
+def test_manual_run_of_a_succeeded_occurrence_needs_force(db):
+    run(scheduled())
+    again = run(RunRequest(job=PROBE, as_of=AS_OF, trigger=Trigger.MANUAL))
+    assert again.status is Status.SKIPPED and "pass force to run it again" in again.reason
+    forced = run(RunRequest(job=PROBE, as_of=AS_OF, trigger=Trigger.MANUAL, force=True))
+    assert forced.status is Status.SUCCEEDED and effects(db) == 2
+    assert log_rows(db)[-1]["forced"] is True
+
+
+def test_manual_run_now_is_not_deduplicated(db):
+    # Given two console runs with the payload {} (as_of = now, each time)
+    for _ in range(2):
+        assert run(parse_event(PROBE, {})).status is Status.SUCCEEDED
+    assert effects(db) == 2
+
+
+def test_a_stale_connection_is_replaced_after_a_server_restart(db, embedded_server):
+    if embedded_server is None:
+        pytest.skip("needs the embedded server to restart")
+    assert run(scheduled()).status is Status.SUCCEEDED
+    stale = connection.get_connection()
+    embedded_server.restart()
+    # When the next invocation reuses the (now dead) connection
+    result = run(scheduled(AS_OF + timedelta(hours=1)))
+    assert result.status is Status.SUCCEEDED
+    assert connection.get_connection() is not stale
+
+
+def test_an_unreachable_database_gives_a_clear_error_without_the_password(monkeypatch):
+    password = "Pa55-recognizable-S3CRET"
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://jobs:{password}@127.0.0.1:1/app?connect_timeout=2")
+    connection.reset()
+    try:
+        with pytest.raises(DatabaseUnavailable) as info:
+            run(scheduled())
+    finally:
+        connection.reset()
+    message = str(info.value)
+    assert "could not be reached" in message and password not in message
+
+
+def test_dependency_not_met_fails_with_a_message_naming_it(db):
+    # Given a job depending on update-user-streaks, whose ledger is empty
+    dependent = dataclasses.replace(PROBE, depends_on=("update-user-streaks",))
+    with pytest.raises(DependencyNotMet) as info:
+        run(scheduled(job=dependent))
+    assert "needs update-user-streaks for 2026-11-27" in str(info.value)
+    assert effects(db) == 0
+    assert log_rows(db)[0]["metadata"]["error_type"] == "DependencyNotMet"
