@@ -1,0 +1,163 @@
+"""The Lambda handler end to end: console events, Secrets Manager (moto), EMF metrics, no secret leaks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from psycopg.conninfo import conninfo_to_dict
+
+from functions.handler import handler
+from shared import connection
+from shared.errors import DatabaseUnavailable, ValidationError
+from shared.observability import logger, metrics
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+JOB = "cleanup-expired-sessions"
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = JOB
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:eu-west-1:123456789012:function:{JOB}"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 90_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def env(db_url, monkeypatch):
+    monkeypatch.setenv("JOB_NAME", JOB)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
+    connection.reset()
+    metrics.clear_metrics()
+    yield
+    connection.reset()
+    metrics.clear_metrics()
+
+
+def event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def emf_blobs(text: str) -> list[dict]:
+    blobs = []
+    for line in text.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blobs.append(json.loads(line))
+    return blobs
+
+
+def test_scheduled_event_runs_the_job_and_returns_the_result(env, conn, capsys):
+    # Given a user whose heartbeat is stale at the event's time
+    uid = conn.execute("INSERT INTO users (username, email) VALUES ('a', 'a@x') RETURNING id").fetchone()["id"]
+    conn.execute("INSERT INTO user_presence VALUES (%s, true, '2026-11-27 23:40:00+00')", (uid,))
+    context = FakeLambdaContext()
+    # (Powertools' handler holds the stdout of import time; point it at the captured one)
+    stream = logger.registered_handler
+    previous = stream.setStream(sys.stdout)
+    # When the scheduled event arrives
+    try:
+        result = handler(event("scheduled_event.json"), context)
+    finally:
+        stream.setStream(previous)
+    # Then the result says what happened, and the run log row matches
+    assert result["status"] == "succeeded" and result["job"] == JOB and result["as_of"] == "2026-11-28T00:00:00Z"
+    assert result["summary"] == {"typing_indicators_deleted": 0, "users_marked_offline": 1}
+    row = conn.execute("SELECT * FROM cron_job_logs WHERE id = %s", (result["log_id"],)).fetchone()
+    assert (row["trigger"], row["request_id"], row["status"]) == ("schedule", context.aws_request_id, "succeeded")
+    # And EMF metrics were emitted with the job dimension and the summary counts
+    out = capsys.readouterr().out
+    [blob] = emf_blobs(out)
+    assert blob["job"] == JOB and blob["service"] == "scheduled-jobs"
+    assert blob["RunsSucceeded"] in (1.0, [1.0]) and blob["users_marked_offline"] in (1.0, [1.0])
+    names = {m["Name"] for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"RunsSucceeded", "DurationMs", "users_marked_offline", "typing_indicators_deleted"} <= names
+    assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LangexScheduledJobs"
+    # And every log line of the run carries the job, run id, as_of and request id
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
+    run_lines = [line for line in lines if line["message"].startswith("run ")]
+    assert run_lines and all(line["job"] == JOB and line["run_id"] == result["log_id"]
+                             and line["as_of"] == "2026-11-28T00:00:00Z"
+                             and line["function_request_id"] == context.aws_request_id for line in run_lines)
+
+
+def test_the_same_event_twice_is_a_skip_not_an_error(env):
+    handler(event("scheduled_event.json"), FakeLambdaContext())
+    second = handler(event("scheduled_event.json"), FakeLambdaContext())
+    assert second["status"] == "skipped" and "already succeeded" in second["reason"]
+
+
+@pytest.mark.parametrize("name", ["manual_run_now.json", "manual_backfill.json", "manual_dry_run.json",
+                                  "manual_force_rerun.json"])
+def test_every_sample_console_event_runs(env, name):
+    result = handler(event(name), FakeLambdaContext())
+    assert result["status"] == "succeeded"
+    assert result["trigger"] == "manual"
+
+
+def test_a_bad_payload_is_refused_before_any_database_work(env, conn):
+    with pytest.raises(ValidationError, match="unknown field 'jobs'"):
+        handler({"jobs": "all"}, FakeLambdaContext())
+    assert conn.execute("SELECT count(*) AS n FROM cron_job_logs").fetchone()["n"] == 0
+
+
+def test_unknown_job_name_is_a_clear_error(env, monkeypatch):
+    monkeypatch.setenv("JOB_NAME", "no-such-job")
+    with pytest.raises(KeyError, match="unknown job 'no-such-job'; the jobs are: reset-daily-challenges"):
+        handler({}, FakeLambdaContext())
+
+
+@mock_aws
+def test_reads_the_url_from_secrets_manager(db_url, monkeypatch):
+    # Given the connection URL stored as a secret (as the stack wires it)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("JOB_NAME", JOB)
+    params = conninfo_to_dict(db_url)
+    url = f"postgresql://{params.get('user', 'postgres')}@/{params['dbname']}?host={params['host']}"
+    arn = boto3.client("secretsmanager").create_secret(Name="langex/db", SecretString=url)["ARN"]
+    monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
+    connection.reset()
+    from aws_lambda_powertools.utilities import parameters
+    parameters.clear_caches()
+    try:
+        result = handler({"dry_run": True}, FakeLambdaContext())
+    finally:
+        connection.reset()
+        metrics.clear_metrics()
+    assert result["status"] == "succeeded" and result["dry_run"] is True
+
+
+@mock_aws
+def test_rds_style_json_secret_and_a_wrong_password_never_leak_it(monkeypatch, capsys):
+    # Given an RDS-style secret whose password is wrong for a database that cannot be reached
+    password = "Recognizable-Pa55word-42"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("JOB_NAME", JOB)
+    secret = {"username": "jobs", "password": password, "host": "127.0.0.1", "port": 1, "dbname": "app"}
+    arn = boto3.client("secretsmanager").create_secret(Name="rds/db", SecretString=json.dumps(secret))["ARN"]
+    monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
+    connection.reset()
+    from aws_lambda_powertools.utilities import parameters
+    parameters.clear_caches()
+    # When the handler runs
+    with pytest.raises(DatabaseUnavailable) as info:
+        handler({}, FakeLambdaContext())
+    connection.reset()
+    metrics.clear_metrics()
+    # Then the error is clear and the password appears nowhere
+    captured = capsys.readouterr()
+    assert "could not be reached" in str(info.value)
+    assert password not in str(info.value) and password not in captured.out and password not in captured.err
