@@ -10,7 +10,7 @@ advisory lock is ever taken.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psycopg
 from psycopg.rows import dict_row
@@ -69,7 +69,5 @@ def is_usable(conn: psycopg.Connection | None) -> bool:
 
 def close_quietly(conn: psycopg.Connection | None) -> None:
     if conn is not None:
-        try:
+        with suppress(Exception):  # closing a dead connection may fail; nothing to do
             conn.close()
-        except Exception:  # noqa: S110 - closing a dead connection may fail; nothing to do
-            pass

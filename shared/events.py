@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
@@ -30,7 +30,7 @@ from shared.registry import Job
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     LOCAL = "local"

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """How the runner executes a job's SQL."""
 
     #: One transaction: the work and the run's `succeeded` row commit together.
@@ -142,7 +142,8 @@ JOBS: tuple[Job, ...] = (
     Job(
         name="process-moderation-queue",
         cron="0 * * * *",
-        description="Auto-ban users with enough distinct pending reports in 7 days; resolve reports against banned users.",
+        description=("Auto-ban users with enough distinct pending reports in 7 days; "
+                     "resolve reports against banned users."),
         sql_function="process_moderation_queue",
         summary_keys=("users_banned", "reports_actioned", "reports_resolved"),
         params=_params(min_reporters=3),

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import psycopg
@@ -44,7 +44,7 @@ Q = load("runner")
 _SUCCESS_INDEX = "cron_job_logs_one_success_per_occurrence"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -222,10 +222,10 @@ def _check_dependencies(conn: psycopg.Connection, job: registry.Job, as_of: date
             done = conn.execute(query, {"as_of": as_of}).fetchone()
         if not (done and done["done"]):
             day = (as_of.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+            midnight = as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             raise DependencyNotMet(
                 f"{job.name} needs {dep.name} for {day}, which has not succeeded yet; "
-                f"run {dep.name} for as_of {iso(as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))}"
-                " first (a retry of this run then succeeds)"
+                f"run {dep.name} for as_of {iso(midnight)} first (a retry of this run then succeeds)"
             )
 
 

@@ -184,7 +184,8 @@ def test_a_crashed_run_blocks_until_its_deadline_then_is_closed_as_abandoned(db)
     with pytest.raises(OverlapError):
         run(scheduled(AS_OF + timedelta(hours=1)))
     # Given the deadline passed
-    db.execute("UPDATE cron_job_logs SET deadline_at = clock_timestamp() - interval '1 second' WHERE status = 'running'")
+    db.execute("UPDATE cron_job_logs SET deadline_at = clock_timestamp() - interval '1 second' "
+               "WHERE status = 'running'")
     # When the next delivery arrives, the stale row no longer blocks and is closed with a reason
     result = run(scheduled(AS_OF + timedelta(hours=1)))
     assert result.status is Status.SUCCEEDED

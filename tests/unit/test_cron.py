@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from croniter import croniter
 from aws_croniter import AwsCroniter
+from croniter import croniter
 
 from shared import registry
 from shared.cron import CronError, next_fire_times, parse, previous_fire_time, to_eventbridge
@@ -111,7 +111,8 @@ def _unix_next(expression: str, start: datetime, count: int) -> list[datetime]:
 
 
 @pytest.mark.parametrize("expr", AGREEMENT_CASES)
-@pytest.mark.parametrize("start", [datetime(2026, 11, 28, 16, 49, tzinfo=UTC), datetime(2027, 12, 31, 23, 59, tzinfo=UTC),
+@pytest.mark.parametrize("start", [datetime(2026, 11, 28, 16, 49, tzinfo=UTC),
+                                   datetime(2027, 12, 31, 23, 59, tzinfo=UTC),
                                    datetime(2028, 2, 28, 0, 0, tzinfo=UTC)])
 def test_next_50_fire_times_agree_between_unix_and_eventbridge_semantics(expr, start):
     # Given a Unix cron and its EventBridge conversion

@@ -73,4 +73,5 @@ def test_bad_events_are_refused_with_a_clear_message(event, message):
 
 
 def test_small_clock_skew_is_tolerated():
-    assert parse_event(JOB, {"as_of": (NOW + timedelta(minutes=4)).isoformat()}, now=NOW).as_of == NOW + timedelta(minutes=4)
+    skewed = NOW + timedelta(minutes=4)
+    assert parse_event(JOB, {"as_of": skewed.isoformat()}, now=NOW).as_of == skewed
