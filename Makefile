@@ -37,10 +37,10 @@ typecheck: install
 	$(BIN)/mypy shared functions jobctl cdk
 
 synth: install  ## cdk synth, offline (bundles the Lambda dependencies with pip, no Docker)
-	npx --yes aws-cdk@2.1148.1 synth --quiet
+	npm ci --no-audit --no-fund --loglevel=error && npx cdk synth --quiet
 
 deploy: install  ## cdk deploy (needs AWS credentials)
-	npx --yes aws-cdk@2.1148.1 deploy --all
+	npm ci --no-audit --no-fund --loglevel=error && npx cdk deploy --all
 
 bench: install  ## performance at 1,000,000 users (see README: Performance)
 	$(BIN)/jobctl bench

@@ -1,0 +1,1 @@
+"""The AWS CDK app: one Lambda function and one EventBridge rule per registry job."""

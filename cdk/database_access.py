@@ -1,0 +1,87 @@
+"""Database access: the one secret every function may read, and the optional VPC placement."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from cdk.nag import acknowledge
+
+# A complete secret ARN ends with the six random characters Secrets Manager appends.
+_COMPLETE_ARN = re.compile(r"-[A-Za-z0-9]{6}$")
+
+
+class DatabaseAccess(Construct):
+    """The connection secret (existing, or created for the operator to fill in) and the network.
+
+    With ``secret_arn`` the functions read that secret (the connection URL, or RDS-style JSON).
+    Without it the stack creates an empty secret: the operator stores the URL in it after the
+    first deploy. With ``vpc_id`` + ``subnet_ids`` (and optionally ``security_group_id``) every
+    function runs in those subnets.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, secret_arn: str | None,
+                 vpc_id: str | None = None, subnet_ids: tuple[str, ...] = (),
+                 security_group_id: str | None = None) -> None:
+        super().__init__(scope, construct_id)
+        self.created_secret = secret_arn is None
+        if secret_arn is None:
+            secret = secretsmanager.Secret(
+                self, "Secret",
+                description="Scheduled jobs: the Postgres connection URL (postgresql://user:password@host:port/db"
+                            "?sslmode=require) or RDS-style JSON. Fill in after the first deploy.",
+            )
+            acknowledge(
+                secret, "AwsSolutions-SMG4",
+                "The secret holds a connection URL issued by the database provider (Supabase, RDS); "
+                "its password is rotated there, and the functions re-read the secret within 5 minutes "
+                "(and at once after an authentication failure). A rotation Lambda here would not know "
+                "how to change a Supabase password.",
+            )
+            self.secret: secretsmanager.ISecret = secret
+        elif _COMPLETE_ARN.search(secret_arn):
+            self.secret = secretsmanager.Secret.from_secret_complete_arn(self, "Secret", secret_arn)
+        else:
+            self.secret = secretsmanager.Secret.from_secret_partial_arn(self, "Secret", secret_arn)
+
+        self.vpc: ec2.IVpc | None = None
+        self.subnets: list[ec2.ISubnet] = []
+        self.security_groups: list[ec2.ISecurityGroup] = []
+        if vpc_id:
+            self.subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", sid) for i, sid in enumerate(subnet_ids)]
+            self.vpc = ec2.Vpc.from_vpc_attributes(
+                self, "Vpc", vpc_id=vpc_id,
+                # Only used to pick subnets by type; the functions get the explicit subnets above.
+                availability_zones=Stack.of(self).availability_zones[: len(subnet_ids)],
+                private_subnet_ids=list(subnet_ids),
+            )
+            if security_group_id:
+                self.security_groups = [ec2.SecurityGroup.from_security_group_id(
+                    self, "SecurityGroup", security_group_id, mutable=False)]
+            else:
+                group = ec2.SecurityGroup(
+                    self, "SecurityGroup", vpc=self.vpc, allow_all_outbound=True,
+                    description="Scheduled jobs Lambda functions: outbound to the database and AWS APIs",
+                )
+                self.security_groups = [group]
+
+    @property
+    def in_vpc(self) -> bool:
+        return self.vpc is not None
+
+    def function_props(self) -> dict[str, Any]:
+        """The keyword arguments that place a ``lambda_.Function`` on the database's network."""
+        if self.vpc is None:
+            return {}
+        return {"vpc": self.vpc, "vpc_subnets": ec2.SubnetSelection(subnets=self.subnets),
+                "security_groups": self.security_groups}
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """GetSecretValue and DescribeSecret on this one secret, nothing broader."""
+        self.secret.grant_read(grantee)

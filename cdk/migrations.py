@@ -1,0 +1,77 @@
+"""Migrations on deploy: a custom resource that runs the project's migration runner."""
+
+from __future__ import annotations
+
+import hashlib
+
+from aws_cdk import CustomResource, RemovalPolicy, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from cdk.database_access import DatabaseAccess
+from cdk.lambda_function import python_function
+from cdk.nag import acknowledge
+from shared import migrations
+
+HANDLER = "functions.migrate.handler"
+TIMEOUT_S = 600  # a migration that builds an index on a large table takes minutes
+
+
+def sql_hash() -> str:
+    """A digest of every file the migration runner applies (versioned and repeatable).
+
+    It is the custom resource's property: any SQL change changes it, so CloudFormation
+    sends an Update and the deploy migrates. Query files (``sql/queries``) are not migrations.
+    """
+    digest = hashlib.sha256()
+    for directory in (migrations.MIGRATIONS_DIR, migrations.FUNCTIONS_DIR):
+        for path in sorted(directory.glob("*.sql")):
+            digest.update(f"{directory.name}/{path.name}".encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+class SchemaMigrations(Construct):
+    """Applies pending migrations on every deploy whose SQL changed; never undoes any on delete."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, database: DatabaseAccess,
+                 log_retention: logs.RetentionDays, name_prefix: str = "") -> None:
+        super().__init__(scope, construct_id)
+        self.function = python_function(
+            self, "Function",
+            code=code,
+            handler=HANDLER,
+            function_name=f"{name_prefix}scheduled-jobs-migrate",
+            description="Applies the scheduled jobs' pending SQL migrations (custom resource; "
+                        'run by hand with {"RequestType": "Update"})',
+            memory_mb=256,
+            timeout_s=TIMEOUT_S,
+            database=database,
+            log_retention=log_retention,
+            environment={"DATABASE_SECRET_CREATED_BY_STACK": "true" if database.created_secret else "false"},
+        )
+        provider = cr.Provider(
+            self, "Provider",
+            on_event_handler=self.function,
+            log_group=logs.LogGroup(self, "ProviderLogs", retention=log_retention,
+                                    removal_policy=RemovalPolicy.DESTROY),
+        )
+        self.resource = CustomResource(
+            self, "Resource",
+            service_token=provider.service_token,
+            resource_type="Custom::SchemaMigrations",
+            properties={"SqlHash": sql_hash()},
+        )
+        acknowledge(provider, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                              "AWSLambdaBasicExecutionRole]",
+                    "CDK's custom-resource provider framework function (not ours) logs with "
+                    "AWSLambdaBasicExecutionRole.")
+        stack = Stack.of(self)
+        function_id = stack.resolve(stack.get_logical_id(self.function.node.default_child))
+        acknowledge(provider, f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
+                    "The provider framework may invoke any version of the migrate function "
+                    "(lambda:InvokeFunction on '<its arn>:*'): that one function, nothing else.")
+        acknowledge(provider, "AwsSolutions-L1",
+                    "The provider framework function's Node.js runtime is chosen and kept current by "
+                    "aws-cdk-lib; upgrading the library upgrades it.")

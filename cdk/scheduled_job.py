@@ -1,0 +1,74 @@
+"""One registry job: its Lambda function and the EventBridge rule that fires it."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk.database_access import DatabaseAccess
+from cdk.lambda_function import python_function
+from shared import cron, naming
+from shared.registry import Job
+
+HANDLER = "functions.handler.handler"
+
+# Lambda asynchronous invocation. A failed run is retried twice (Lambda waits about 1 and then
+# 2 minutes); the runner makes a retry of the same occurrence safe (one success per as_of).
+# An event still unprocessed after an hour (throttling, repeated failures) is given up and
+# sent to the dead-letter queue: by then an operator should decide, and the missed-run and
+# failure alarms have fired. Every job is idempotent per as_of, so a late run is correct,
+# only late.
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE = Duration.hours(1)
+# EventBridge -> Lambda delivery (the Invoke API call itself: throttled, function being
+# updated, permission missing). Retried with back-off for up to an hour, then dead-lettered.
+TARGET_RETRY_ATTEMPTS = 8
+TARGET_MAX_EVENT_AGE = Duration.hours(1)
+
+
+class ScheduledJob(Construct):
+    """The job's function (named after the job, for the console) and its schedule rule.
+
+    The rule's target keeps EventBridge's default scheduled event as the input: its ``time``
+    is the occurrence the run is for (``as_of``).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, job: Job, code: lambda_.Code,
+                 database: DatabaseAccess, dead_letter_queue: sqs.IQueue,
+                 log_retention: logs.RetentionDays, name_prefix: str = "") -> None:
+        super().__init__(scope, construct_id)
+        self.job = job
+        self.function = python_function(
+            self, "Function",
+            code=code,
+            handler=HANDLER,
+            function_name=naming.function_name(job.name, name_prefix),
+            description=f"{job.name} ({job.cron} UTC): {job.description}",
+            memory_mb=job.memory_mb,
+            timeout_s=job.lambda_timeout_s,
+            database=database,
+            log_retention=log_retention,
+            environment={"JOB_NAME": job.name},
+            retry_attempts=ASYNC_RETRY_ATTEMPTS,
+            max_event_age=ASYNC_MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(dead_letter_queue),
+        )
+        self.log_group = self.function.log_group
+        self.rule = events.Rule(
+            self, "Schedule",
+            rule_name=naming.rule_name(job.name, name_prefix),
+            description=f"{job.name}: {job.cron} (UTC)",
+            schedule=events.Schedule.expression(cron.to_eventbridge(job.cron)),
+            targets=[targets.LambdaFunction(
+                self.function,
+                retry_attempts=TARGET_RETRY_ATTEMPTS,
+                max_event_age=TARGET_MAX_EVENT_AGE,
+                dead_letter_queue=dead_letter_queue,
+            )],
+        )

@@ -1,0 +1,50 @@
+"""The missed-run watchdog: a function every 15 minutes that checks the run log."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk.database_access import DatabaseAccess
+from cdk.lambda_function import python_function
+
+HANDLER = "functions.watchdog.handler"
+INTERVAL = Duration.minutes(15)
+
+
+class MissedRunWatchdog(Construct):
+    """Emits ``MissedRuns`` per job and a heartbeat; see ``shared/watchdog.py``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, database: DatabaseAccess,
+                 dead_letter_queue: sqs.IQueue, log_retention: logs.RetentionDays,
+                 name_prefix: str = "") -> None:
+        super().__init__(scope, construct_id)
+        self.function = python_function(
+            self, "Function",
+            code=code,
+            handler=HANDLER,
+            function_name=f"{name_prefix}scheduled-jobs-watchdog",
+            description="Missed-run watchdog: checks every 15 minutes that each job's last due "
+                        "occurrence left a cron_job_logs row",
+            memory_mb=256,
+            timeout_s=60,
+            database=database,
+            log_retention=log_retention,
+            # A check is superseded by the next one in 15 minutes: no retry, no stale event.
+            retry_attempts=0,
+            max_event_age=Duration.minutes(15),
+        )
+        self.log_group = self.function.log_group
+        self.rule = events.Rule(
+            self, "Schedule",
+            rule_name=f"{name_prefix}scheduled-jobs-watchdog-schedule",
+            description="Missed-run watchdog, every 15 minutes",
+            schedule=events.Schedule.rate(INTERVAL),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=2, max_event_age=INTERVAL,
+                                            dead_letter_queue=dead_letter_queue)],
+        )
