@@ -32,9 +32,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(
-    help="The embedded Postgres server (used when DATABASE_URL is unset).", no_args_is_help=True
-)
+db_app = typer.Typer(help="The embedded Postgres server (used when DATABASE_URL is unset).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 #: Exit codes.
@@ -45,9 +43,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) 
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show the handler's log lines on stderr.")]
 PrefixOpt = Annotated[
     str,
-    typer.Option(
-        "--prefix", envvar="JOBCTL_PREFIX", help="The deployment's name prefix (CDK context namePrefix)."
-    ),
+    typer.Option("--prefix", envvar="JOBCTL_PREFIX", help="The deployment's name prefix (CDK context namePrefix)."),
 ]
 
 
@@ -198,9 +194,7 @@ def migrate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def seed(
     ctx: typer.Context,
     users: Annotated[int, typer.Option("--users", min=1, help="How many users to create.")] = 10_000,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="The app's 'now' (ISO-8601, UTC); default now.")
-    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The app's 'now' (ISO-8601, UTC); default now.")] = None,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 42,
     as_json: JsonOpt = False,
 ) -> None:
@@ -224,7 +218,10 @@ def _seed(conn: Any, *, users: int, as_of: datetime, seed_value: int) -> tuple[d
 
     started = time.monotonic()
     with output.stderr().status(f"Seeding {users:,} users (as of {local.iso(as_of)}) ..."):
-        counts = seed_app(conn, users=users, as_of=as_of, seed=seed_value)
+        try:
+            counts = seed_app(conn, users=users, as_of=as_of, seed=seed_value)
+        except Exception as exc:
+            raise translate(exc, what=f"seeding {users:,} users") from None
     return counts, time.monotonic() - started
 
 
@@ -287,9 +284,7 @@ def _read_event(path: Path) -> dict[str, Any]:
     try:
         event = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"event file {str(path)!r} is not valid JSON: {exc.msg} at line {exc.lineno}"
-        ) from None
+        raise ValidationError(f"event file {str(path)!r} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(event, dict):
         raise ValidationError(f"event file {str(path)!r} must hold a JSON object")
     return event
@@ -299,13 +294,9 @@ def _read_event(path: Path) -> dict[str, Any]:
 def run(
     ctx: typer.Context,
     job: Annotated[str, typer.Argument(help="The job's name (see `jobctl list`).")],
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="The occurrence to run (ISO-8601, UTC).")
-    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The occurrence to run (ISO-8601, UTC).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Roll back; report what would change.")] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Re-run an occurrence that already succeeded.")
-    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Re-run an occurrence that already succeeded.")] = False,
     event_file: Annotated[
         Path | None,
         typer.Option("--event", help="A raw Lambda event (JSON file), as the console's Test button sends."),
@@ -408,9 +399,7 @@ def simulate(
     job: Annotated[list[str] | None, typer.Option("--job", help="Only this job (repeatable).")] = None,
     retries: Annotated[
         int,
-        typer.Option(
-            "--retries", min=0, max=5, help="Immediate retries of a failed occurrence (Lambda retries)."
-        ),
+        typer.Option("--retries", min=0, max=5, help="Immediate retries of a failed occurrence (Lambda retries)."),
     ] = 1,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
@@ -437,8 +426,7 @@ def simulate(
         else:
             _print_tally(
                 outcomes,
-                f"{len(outcomes):,} scheduled runs in {seconds:.1f} s "
-                f"({local.iso(begin)} .. {local.iso(end)})",
+                f"{len(outcomes):,} scheduled runs in {seconds:.1f} s ({local.iso(begin)} .. {local.iso(end)})",
             )
         if failed:
             raise typer.Exit(EXIT_FAILED)
@@ -491,13 +479,9 @@ def scheduler(
         def on_idle(at: datetime, due: list[str]) -> None:
             output.note(f"next: {local.iso(at)} {', '.join(due)}")
 
-        sched = local.Scheduler(
-            invoke, jobs=jobs, on_outcome=on_outcome, on_idle=on_idle if verbose else None
-        )
+        sched = local.Scheduler(invoke, jobs=jobs, on_outcome=on_outcome, on_idle=on_idle if verbose else None)
         output.note(f"scheduler started for {len(jobs)} job(s); Ctrl-C stops it after the run in progress")
-        with local.stop_on_signals(
-            sched, on_stop=lambda: output.note("stopping after the run in progress ...")
-        ):
+        with local.stop_on_signals(sched, on_stop=lambda: output.note("stopping after the run in progress ...")):
             outcomes = sched.run()
         output.note(f"scheduler stopped after {len(outcomes)} run(s)")
 
@@ -624,13 +608,9 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command()
 def invoke(
     job: Annotated[str, typer.Argument(help="The job's name.")],
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="The occurrence to run (ISO-8601, UTC).")
-    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The occurrence to run (ISO-8601, UTC).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Roll back; report what would change.")] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Re-run an occurrence that already succeeded.")
-    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Re-run an occurrence that already succeeded.")] = False,
     prefix: PrefixOpt = "",
     as_json: JsonOpt = False,
 ) -> None:
@@ -661,8 +641,7 @@ def _print_rule(rule: dict[str, Any], as_json: bool, verb: str) -> None:
         )
     else:
         output.stdout().print(
-            f"{verb} {rule.get('Name')}: {output.styled(rule.get('State'))}, "
-            f"{rule.get('ScheduleExpression')}",
+            f"{verb} {rule.get('Name')}: {output.styled(rule.get('State'))}, {rule.get('ScheduleExpression')}",
             highlight=False,
         )
 
@@ -800,9 +779,7 @@ DEMO_DAYS = 8
 @app.command()
 def demo(
     users: Annotated[int, typer.Option("--users", min=100, help="Users to seed.")] = DEMO_USERS,
-    days: Annotated[
-        int, typer.Option("--days", min=1, max=28, help="Days of schedules to simulate.")
-    ] = DEMO_DAYS,
+    days: Annotated[int, typer.Option("--days", min=1, max=28, help="Days of schedules to simulate.")] = DEMO_DAYS,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:

@@ -143,6 +143,9 @@ def print_result(result: Mapping[str, Any]) -> None:
     for key, value in result.items():
         if key not in {r[0] for r in rows} and key != "summary":
             rows.append((key, value))
+    if not rows:
+        stdout().print("(the function returned an empty result)")
+        return
     out = Table(show_header=False, box=None, pad_edge=False)
     out.add_column(style="bold")
     out.add_column()
