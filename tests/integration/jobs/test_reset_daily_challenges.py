@@ -233,3 +233,29 @@ def test_two_concurrent_runs_create_one_challenge(db_url):
         ("A", date(2026, 11, 28)), ("B", None)]
     for c in (setup, first, second):
         c.close()
+
+
+def test_the_documented_rollback_restores_the_tables(conn):
+    # Given yesterday's active challenge with open progress, a scheduled one for tomorrow,
+    # and an empty today that the run fills from the pool
+    template(conn, "pool")
+    c = challenge(conn, date(2026, 11, 27), "active")
+    progress(conn, make_user(conn), c)
+    challenge(conn, date(2026, 11, 29), "scheduled")
+    before = snapshot(conn)
+    run_job(conn, JOB, AS_OF)
+    assert snapshot(conn) != before
+    # When the statements of docs/jobs-a.md run with the run's as_of
+    with conn.transaction():
+        conn.execute("""UPDATE user_challenge_progress SET status = 'in_progress', closed_at = NULL
+                         WHERE status = 'expired' AND closed_at = '2026-11-28T00:00:00Z'""")
+        conn.execute("""UPDATE daily_challenges SET status = 'active', archived_at = NULL
+                         WHERE archived_at = '2026-11-28T00:00:00Z'""")
+        conn.execute("""UPDATE challenge_templates t SET last_used_on = NULL
+                          FROM daily_challenges c
+                         WHERE c.template_id = t.id AND c.auto_created AND c.created_at = '2026-11-28T00:00:00Z'""")
+        conn.execute("DELETE FROM daily_challenges WHERE auto_created AND created_at = '2026-11-28T00:00:00Z'")
+        conn.execute("""UPDATE daily_challenges SET status = 'scheduled', activated_at = NULL
+                         WHERE activated_at = '2026-11-28T00:00:00Z'""")
+    # Then the tables are as before the run
+    assert snapshot(conn) == before
