@@ -698,6 +698,7 @@ def _last_runs(url: str | None) -> tuple[dict[str, dict[str, Any]], str | None]:
         return {}, "no DATABASE_URL: showing the rules only"
     from shared.db import connect as db_connect
 
+    rows: list[dict[str, Any]]
     try:
         with db_connect(url) as conn:
             rows = conn.execute("""
@@ -709,7 +710,7 @@ def _last_runs(url: str | None) -> tuple[dict[str, dict[str, Any]], str | None]:
                 FROM cron_job_logs
                 WINDOW w AS (PARTITION BY job_name)
                 ORDER BY job_name, started_at DESC, id DESC
-            """).fetchall()
+            """).fetchall()  # type: ignore[assignment]  # dict rows (shared.db.connect)
     except Exception as exc:
         return {}, f"database not reachable ({translate(exc, what='reading cron_job_logs')}): rules only"
     return {r["job_name"]: r for r in rows}, None
