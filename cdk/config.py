@@ -55,6 +55,10 @@ class StackConfig:
         if self.database_secret_arn and not _SECRET_ARN.match(self.database_secret_arn):
             raise ContextError(f"databaseSecretArn {self.database_secret_arn!r} is not a Secrets Manager "
                                "secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)")
+        for label, value, prefix in (("vpcId", self.vpc_id, "vpc"), ("securityGroupId", self.security_group_id, "sg"),
+                                     *(("subnetIds", s, "subnet") for s in self.subnet_ids)):
+            if value and not re.fullmatch(rf"{prefix}-[0-9a-f]{{8,17}}", value):
+                raise ContextError(f"{label} {value!r} is not an id of the form {prefix}-0123456789abcdef0")
         if (self.subnet_ids or self.security_group_id) and not self.vpc_id:
             raise ContextError("subnetIds and securityGroupId need vpcId")
         if self.vpc_id and not self.subnet_ids:

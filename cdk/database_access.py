@@ -61,6 +61,8 @@ class DatabaseAccess(Construct):
                 availability_zones=Stack.of(self).availability_zones[: len(subnet_ids)],
                 private_subnet_ids=list(subnet_ids),
             )
+            acknowledge(self, "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
+                        "The subnets are imported by id only; nothing here reads their route tables.")
             if security_group_id:
                 self.security_groups = [ec2.SecurityGroup.from_security_group_id(
                     self, "SecurityGroup", security_group_id, mutable=False)]

@@ -39,7 +39,7 @@ def job_metric(job_name: str, metric_name: str, *, statistic: str = "Sum",
         dimensions_map={"service": naming.SERVICE, naming.JOB_DIMENSION: job_name},
         statistic=statistic,
         period=period,
-        label=label or metric_name,
+        label=label,  # none for alarms: a label turns the alarm into a metric-math form
     )
 
 
@@ -104,7 +104,7 @@ class Monitoring(Construct):
               threshold=1)
         heartbeat = cw.Metric(namespace=naming.METRICS_NAMESPACE, metric_name=METRIC_HEARTBEAT,
                               dimensions_map={"service": naming.SERVICE}, statistic="Sum",
-                              period=Duration.minutes(15), label="watchdog checks")
+                              period=Duration.minutes(15))
         alarm("watchdog-silent", name="scheduled-jobs-watchdog-silent",
               description="The missed-run watchdog has not reported for 30 minutes (it failed, cannot reach "
                           "the database, or its rule is disabled): missed runs would go unnoticed. "

@@ -1,0 +1,48 @@
+"""CDK context validation: a wrong setting fails the synth with a message that says what to fix."""
+
+from __future__ import annotations
+
+import pytest
+from constructs import Construct
+
+from cdk.config import ContextError, StackConfig
+
+
+def config_from(**context) -> StackConfig:
+    from aws_cdk import App
+
+    app: Construct = App(context=context)
+    return StackConfig.from_context(app.node)
+
+
+def test_defaults():
+    assert config_from() == StackConfig()
+
+
+def test_command_line_values_are_parsed():
+    config = config_from(subnetIds="subnet-0000000a, subnet-0000000b", vpcId="vpc-00000001", skipBundling="true",
+                         logRetentionDays="30", namePrefix="dev-")
+    assert config.subnet_ids == ("subnet-0000000a", "subnet-0000000b")
+    assert config.skip_bundling is True
+    assert config.log_retention_days == 30
+    assert config.name_prefix == "dev-"
+
+
+def test_cdk_json_lists_are_accepted():
+    config = config_from(vpcId="vpc-00000001", subnetIds=["subnet-0000000a", "subnet-0000000b"])
+    assert config.subnet_ids == ("subnet-0000000a", "subnet-0000000b")
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ({"vpcId": "vpc-00000001"}, "vpcId needs subnetIds"),
+    ({"subnetIds": "subnet-0000000a"}, "need vpcId"),
+    ({"securityGroupId": "sg-00000001"}, "need vpcId"),
+    ({"vpcId": "my-vpc", "subnetIds": "subnet-0000000a"}, "vpcId 'my-vpc' is not an id"),
+    ({"vpcId": "vpc-00000001", "subnetIds": "subnet-a"}, "subnetIds 'subnet-a' is not an id"),
+    ({"databaseSecretArn": "my-secret"}, "not a Secrets Manager secret ARN"),
+    ({"alarmEmail": "ops"}, "not an e-mail address"),
+    ({"namePrefix": "Staging_"}, "namePrefix"),
+])
+def test_invalid_context_is_refused(context, message):
+    with pytest.raises(ContextError, match=message):
+        config_from(**context)

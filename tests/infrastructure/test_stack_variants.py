@@ -1,0 +1,87 @@
+"""An operator's settings: an existing secret, a VPC, a name prefix, an alarm e-mail."""
+
+from __future__ import annotations
+
+import pytest
+from cdk_nag import AwsSolutionsChecks
+
+from shared import naming
+from shared.registry import JOBS
+from tests.infrastructure.conftest import Synthesized, synthesize
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/jobs-db-AbCdEf"
+PARTIAL_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/jobs-db"
+VPC, SG = "vpc-0123456789abcdef0", "sg-0ccccccccccccccc3"
+SUBNET_A, SUBNET_B = "subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synthesized:
+    return synthesize(databaseSecretArn=SECRET_ARN, vpcId=VPC, subnetIds=f"{SUBNET_A},{SUBNET_B}",
+                      securityGroupId=SG, namePrefix="staging-", alarmEmail="ops@example.com")
+
+
+def python_functions(synth: Synthesized) -> dict[str, dict]:
+    return {k: v["Properties"] for k, v in synth.of_type("AWS::Lambda::Function").items()
+            if v["Properties"]["Runtime"].startswith("python")}
+
+
+def test_no_secret_is_created_and_every_python_function_reads_the_given_one(synth):
+    assert synth.of_type("AWS::SecretsManager::Secret") == {}
+    functions = python_functions(synth)
+    assert len(functions) == len(JOBS) + 2  # the jobs, the watchdog, the migrate function
+    for fn in functions.values():
+        assert fn["Environment"]["Variables"]["DATABASE_SECRET_ARN"] == SECRET_ARN
+
+
+def test_secret_read_is_granted_on_that_arn_only(synth):
+    secret_statements = [st for p in synth.of_type("AWS::IAM::Policy").values()
+                         for st in p["Properties"]["PolicyDocument"]["Statement"]
+                         if any(a.startswith("secretsmanager:") for a in st["Action"])]
+    assert len(secret_statements) == len(JOBS) + 2
+    for st in secret_statements:
+        assert st == {"Effect": "Allow", "Action": ["secretsmanager:DescribeSecret",
+                                                    "secretsmanager:GetSecretValue"], "Resource": SECRET_ARN}
+
+
+def test_every_python_function_runs_in_the_given_subnets_and_security_group(synth):
+    for fn in python_functions(synth).values():
+        assert fn["VpcConfig"] == {"SubnetIds": [SUBNET_A, SUBNET_B], "SecurityGroupIds": [SG]}
+    assert synth.of_type("AWS::EC2::SecurityGroup") == {}
+
+
+def test_names_carry_the_prefix(synth):
+    names = {fn["FunctionName"] for fn in python_functions(synth).values()}
+    assert names == {naming.function_name(j.name, "staging-") for j in JOBS} | {
+        "staging-scheduled-jobs-watchdog", "staging-scheduled-jobs-migrate"}
+    rules = {r["Properties"]["Name"] for r in synth.of_type("AWS::Events::Rule").values()}
+    assert rules == {naming.rule_name(j.name, "staging-") for j in JOBS} | {"staging-scheduled-jobs-watchdog-schedule"}
+    assert synth.stack.stack_name == "staging-ScheduledJobs"
+
+
+def test_alarm_email_subscribes_to_the_topic(synth):
+    (sub,) = synth.of_type("AWS::SNS::Subscription").values()
+    assert sub["Properties"]["Protocol"] == "email"
+    assert sub["Properties"]["Endpoint"] == "ops@example.com"
+
+
+def test_migrate_function_fails_the_deploy_on_a_bad_operator_secret(synth):
+    migrate = [fn for fn in python_functions(synth).values() if fn["Handler"] == "functions.migrate.handler"]
+    assert migrate[0]["Environment"]["Variables"]["DATABASE_SECRET_CREATED_BY_STACK"] == "false"
+
+
+def test_zero_cdk_nag_findings_in_a_vpc(synth):
+    report = AwsSolutionsChecks(synth.app).validate_scope(synth.stack)
+    assert [v.rule_name for v in report.violations] == []
+
+
+def test_partial_arn_is_granted_with_secrets_managers_suffix_and_a_security_group_is_created():
+    synth = synthesize(databaseSecretArn=PARTIAL_ARN, vpcId=VPC, subnetIds=SUBNET_A)
+    resources = {st["Resource"] for p in synth.of_type("AWS::IAM::Policy").values()
+                 for st in p["Properties"]["PolicyDocument"]["Statement"]
+                 if any(a.startswith("secretsmanager:") for a in st["Action"])}
+    assert resources == {f"{PARTIAL_ARN}-??????"}
+    (group_id, group), = synth.of_type("AWS::EC2::SecurityGroup").items()
+    assert group["Properties"]["VpcId"] == VPC
+    for fn in python_functions(synth).values():
+        assert fn["VpcConfig"]["SecurityGroupIds"] == [{"Fn::GetAtt": [group_id, "GroupId"]}]
