@@ -109,7 +109,7 @@ def seed(conn: psycopg.Connection, *, users: int, as_of: datetime, seed: int = 4
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("SET LOCAL TimeZone = 'UTC'")
         conn.execute("SET LOCAL work_mem = '256MB'")
-        if conn.execute("SELECT EXISTS (SELECT 1 FROM users) AS x").fetchone()["x"]:  # type: ignore[index]
+        if _scalar(conn, "SELECT EXISTS (SELECT 1 FROM users)"):
             if not replace:
                 raise SeedError("the database already has users: seed only an empty migrated database "
                                 "(or pass replace=True / --replace to empty the app tables first)")
@@ -158,9 +158,14 @@ def seed(conn: psycopg.Connection, *, users: int, as_of: datetime, seed: int = 4
     return counts
 
 
+def _scalar(conn: psycopg.Connection, query: str) -> Any:
+    """The first column of the first row (whatever the connection's row factory)."""
+    row: Any = conn.execute(query).fetchone()
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
 def _count(conn: psycopg.Connection, query: str) -> int:
-    row = conn.execute(query).fetchone()
-    return int(row["n"]) if isinstance(row, dict) else int(row[0])  # type: ignore[index]
+    return int(_scalar(conn, query))
 
 
 def _skip_fk_checks_if_allowed(conn: psycopg.Connection) -> None:
@@ -170,9 +175,7 @@ def _skip_fk_checks_if_allowed(conn: psycopg.Connection) -> None:
     references row by row would double the load time. Without the privilege (a managed
     database) the checks simply run. Transaction-local: ends with the seed's transaction.
     """
-    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-    superuser = bool(row["rolsuper"] if isinstance(row, dict) else row and row[0])  # type: ignore[index]
-    if superuser:
+    if _scalar(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
         conn.execute("SET LOCAL session_replication_role = replica")
 
 
