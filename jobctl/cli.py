@@ -109,6 +109,14 @@ def job_arg(name: str) -> registry.Job:
     return registry.get(name)
 
 
+def select_jobs(names: list[str] | None) -> tuple[registry.Job, ...]:
+    """The named jobs (all when none), in registry order: the order of jobs due at the same time."""
+    if not names:
+        return registry.JOBS
+    wanted = {job_arg(name).name for name in names}
+    return tuple(job for job in registry.JOBS if job.name in wanted)
+
+
 def time_opt(text: str | None) -> datetime | None:
     return None if text is None else local.parse_time(text)
 
@@ -407,7 +415,7 @@ def simulate(
     """Fast-forward a simulated clock: fire every job at each scheduled time in [start, start + days)."""
     with errors():
         begin, end = _window(start, days)
-        jobs = tuple(job_arg(name) for name in job) if job else registry.JOBS
+        jobs = select_jobs(job)
         started = time.monotonic()
         outcomes = _simulate(database_url(ctx), begin, end, retries=retries, verbose=verbose, jobs=jobs)
         seconds = time.monotonic() - started
@@ -441,7 +449,7 @@ def scheduler(
 ) -> None:
     """Fire jobs on their schedules in real time until stopped (Ctrl-C finishes the run in progress)."""
     with errors():
-        jobs = tuple(job_arg(name) for name in job) if job else registry.JOBS
+        jobs = select_jobs(job)
         url = database_url(ctx)
 
         def invoke(job_name: str, event: dict[str, Any]) -> dict[str, Any]:

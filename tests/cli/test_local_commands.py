@@ -296,3 +296,43 @@ def test_seed_wires_the_generator(db_url: str, conn: Any) -> None:
     result = as_json(jobctl(db_url, "seed", "--users", "200", "--as-of", "2026-11-01", "--json"))
     assert result["rows"]["users"] == 200
     assert records(conn, "SELECT count(*) AS n FROM users") == [{"n": 200}]
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+def test_scheduler_command_fires_due_jobs_through_the_handler(
+    db_url: str, conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the real-time scheduler on a fake clock at 00:59 that stops before 01:16
+    from jobctl import local
+
+    class FakeClockScheduler(local.Scheduler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.now = utc(2026, 11, 1, 0, 59)
+            super().__init__(*args, **kwargs, clock=lambda: self.now, wait=self._advance)
+
+        def _advance(self, seconds: float) -> bool:
+            self.now += timedelta(seconds=seconds)
+            return False
+
+        def run(self, *, until: datetime | None = None) -> list[local.Outcome]:
+            return super().run(until=utc(2026, 11, 1, 1, 16))
+
+    monkeypatch.setattr(local, "Scheduler", FakeClockScheduler)
+    # When `jobctl scheduler --json` runs for two jobs
+    result = jobctl(db_url, "scheduler", "--job", "cleanup-expired-sessions", "--job", "update-leaderboards", "--json")
+    # Then it fired 01:00 (both jobs, registry order) and 01:15, one JSON line per run, logged as 'local'
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["at"], r["job"], r["status"]) for r in lines] == [
+        ("2026-11-01T01:00:00+00:00", "update-leaderboards", "succeeded"),
+        ("2026-11-01T01:00:00+00:00", "cleanup-expired-sessions", "succeeded"),
+        ("2026-11-01T01:15:00+00:00", "cleanup-expired-sessions", "succeeded"),
+    ]
+    assert records(conn, "SELECT job_name, trigger FROM cron_job_logs ORDER BY id") == [
+        {"job_name": "update-leaderboards", "trigger": "local"},
+        {"job_name": "cleanup-expired-sessions", "trigger": "local"},
+        {"job_name": "cleanup-expired-sessions", "trigger": "local"},
+    ]
+    assert "scheduler stopped after 3 run(s)" in result.stderr
