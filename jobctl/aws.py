@@ -31,9 +31,7 @@ def describe_aws_error(exc: BaseException, *, what: str) -> AwsError:
     from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
     if isinstance(exc, NoRegionError):
-        return AwsError(
-            f"{what} failed: no AWS region; set AWS_REGION (or AWS_DEFAULT_REGION / a profile's region)"
-        )
+        return AwsError(f"{what} failed: no AWS region; set AWS_REGION (or AWS_DEFAULT_REGION / a profile's region)")
     if isinstance(exc, NoCredentialsError):
         return AwsError(f"{what} failed: no AWS credentials; set AWS_PROFILE or run `aws sso login`")
     if isinstance(exc, ClientError):

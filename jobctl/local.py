@@ -82,9 +82,7 @@ def scheduled_event(
     """The event EventBridge delivers for a scheduled rule firing at ``at``."""
     resources = []
     if job_name:
-        resources = [
-            f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:rule/{naming.rule_name(job_name, prefix)}"
-        ]
+        resources = [f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:rule/{naming.rule_name(job_name, prefix)}"]
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -98,9 +96,7 @@ def scheduled_event(
     }
 
 
-def manual_event(
-    *, as_of: datetime | None = None, dry_run: bool = False, force: bool = False
-) -> dict[str, Any]:
+def manual_event(*, as_of: datetime | None = None, dry_run: bool = False, force: bool = False) -> dict[str, Any]:
     """The payload an operator sends by hand (Lambda console "Test", ``jobctl run``/``invoke``)."""
     event: dict[str, Any] = {}
     if as_of is not None:
@@ -206,9 +202,7 @@ def load_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 _last_database_url: str | None = None
 
 
-def invoke_handler(
-    job_name: str, event: dict[str, Any], *, database_url: str, verbose: bool = False
-) -> dict[str, Any]:
+def invoke_handler(job_name: str, event: dict[str, Any], *, database_url: str, verbose: bool = False) -> dict[str, Any]:
     """Run ``event`` through the Lambda handler for ``job_name``, as Lambda would.
 
     The handler reads ``JOB_NAME`` and ``DATABASE_URL`` at call time; both are set for
@@ -242,9 +236,7 @@ class Occurrence:
     job: str
 
 
-def occurrences(
-    start: datetime, end: datetime, jobs: Sequence[registry.Job] = registry.JOBS
-) -> list[Occurrence]:
+def occurrences(start: datetime, end: datetime, jobs: Sequence[registry.Job] = registry.JOBS) -> list[Occurrence]:
     """Every fire time of every job in ``[start, end)``, ordered by (time, registry order)."""
     order = {job.name: i for i, job in enumerate(jobs)}
     found: list[Occurrence] = []
