@@ -15,6 +15,7 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from cdk.app import build
+from cdk.migrations import sql_hash
 from cdk.stack import ScheduledJobsStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,8 @@ class Synthesized:
     stack: ScheduledJobsStack
     template: Template
     resources: dict[str, dict[str, Any]]
+    sql_hash: str
+    """The SQL digest when the app was built (other work may edit the SQL while tests run)."""
 
     def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v["Type"] == cfn_type}
@@ -36,7 +39,8 @@ class Synthesized:
 
 def synthesize(**context: str) -> Synthesized:
     base = json.loads((ROOT / "cdk.json").read_text())["context"]
+    digest = sql_hash()
     app, stack = build({**base, "skipBundling": "true", **context})
     app.synth()  # runs the cdk-nag validation plugin, as `cdk synth` does: raises on any finding
     template = Template.from_stack(stack)
-    return Synthesized(app, stack, template, template.to_json()["Resources"])
+    return Synthesized(app, stack, template, template.to_json()["Resources"], digest)

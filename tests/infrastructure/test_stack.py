@@ -305,7 +305,7 @@ def test_dashboard_logs_insights_widget_covers_every_job_log_group(synth):
 
 def test_migrations_custom_resource_runs_the_migrate_function_with_the_sql_hash(synth):
     (resource_id, resource), = synth.of_type("Custom::SchemaMigrations").items()
-    assert resource["Properties"]["SqlHash"] == cdk_migrations.sql_hash()
+    assert resource["Properties"]["SqlHash"] == synth.sql_hash
     migrate_id = synth.logical_id(synth.stack.node.find_child("Migrations").node.find_child("Function"))
     migrate = synth.resources[migrate_id]["Properties"]
     assert migrate["Handler"] == "functions.migrate.handler"
