@@ -84,6 +84,10 @@ def _params(**kwargs: Any) -> MappingProxyType[str, Any]:
     return MappingProxyType(dict(kwargs))
 
 
+# Order matters only where two jobs share a fire time and one reads what the other writes
+# (local simulate fires same-time jobs in this order; EventBridge fires them at once):
+# update-user-streaks before calculate-daily-metrics, and update-leaderboards after the
+# jobs that take users out of good standing, so a ban shows on the board the same hour.
 JOBS: tuple[Job, ...] = (
     Job(
         name="reset-daily-challenges",
@@ -125,14 +129,6 @@ JOBS: tuple[Job, ...] = (
         params=_params(batch_size=5000),
     ),
     Job(
-        name="update-leaderboards",
-        cron="0 * * * *",
-        description="Refresh the leaderboard materialized views concurrently (all-time, this ISO week, per language).",
-        sql_function="update_leaderboards",
-        summary_keys=("views_refreshed", "global_rows", "weekly_rows", "language_rows"),
-        memory_mb=512,
-    ),
-    Job(
         name="cleanup-expired-sessions",
         cron="*/15 * * * *",
         description="Delete expired typing indicators and mark users offline after 15 minutes without a heartbeat.",
@@ -164,6 +160,14 @@ JOBS: tuple[Job, ...] = (
         sql_function="cleanup_inactive_accounts",
         summary_keys=("users_marked_inactive",),
         params=_params(inactive_days=180),
+    ),
+    Job(
+        name="update-leaderboards",
+        cron="0 * * * *",
+        description="Refresh the leaderboard materialized views concurrently (all-time, this ISO week, per language).",
+        sql_function="update_leaderboards",
+        summary_keys=("views_refreshed", "global_rows", "weekly_rows", "language_rows"),
+        memory_mb=512,
     ),
     Job(
         name="database-maintenance",
