@@ -1,0 +1,113 @@
+"""The migrate (custom resource) and watchdog Lambda entry points, against a real Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from functions import migrate, watchdog
+from shared import connection, registry
+from shared.errors import ConfigError
+from shared.migrations import discover
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "scheduled-jobs-migrate"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:scheduled-jobs-migrate"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def database(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    def use(url: str | None, secret_arn: str | None = None, created_by_stack: bool = False) -> None:
+        for name, value in (("DATABASE_URL", url), ("DATABASE_SECRET_ARN", secret_arn)):
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        monkeypatch.setenv("DATABASE_SECRET_CREATED_BY_STACK", "true" if created_by_stack else "false")
+        connection.reset()
+        parameters.clear_caches()
+
+    yield use
+    connection.reset()
+    parameters.clear_caches()
+
+
+def cfn_event(request_type: str) -> dict:
+    event = {"RequestType": request_type, "ResourceType": "Custom::SchemaMigrations",
+             "ResourceProperties": {"SqlHash": "x"}}
+    if request_type != "Create":
+        event["PhysicalResourceId"] = migrate.PHYSICAL_ID
+    return event
+
+
+def test_create_migrates_an_empty_database_and_update_then_has_nothing_to_do(database, empty_db_url):
+    # Given a database with no schema
+    database(empty_db_url)
+    # When CloudFormation creates the resource
+    created = migrate.handler(cfn_event("Create"), FakeLambdaContext())
+    # Then every migration is applied, and recorded
+    assert created == {"PhysicalResourceId": "schema-migrations",
+                       "Data": {"Applied": str(len(discover())), "Status": "migrated"}}
+    versions = {r["version"] for r in connection.get_connection().execute(
+        "SELECT version FROM schema_migrations").fetchall()}
+    assert versions == {m.version for m in discover()}
+    # And a later deploy (Update) with no SQL change applies nothing, keeping the same physical id
+    assert migrate.handler(cfn_event("Update"), FakeLambdaContext()) == {
+        "PhysicalResourceId": "schema-migrations", "Data": {"Applied": "0", "Status": "migrated"}}
+
+
+def test_delete_touches_nothing(database):
+    # Given a database that cannot even be reached
+    database("postgresql://nobody:nothing@127.0.0.1:9/none?connect_timeout=1")
+    # Then deleting the stack still succeeds, without a connection
+    assert migrate.handler(cfn_event("Delete"), FakeLambdaContext()) == {"PhysicalResourceId": "schema-migrations"}
+
+
+@mock_aws
+def test_a_stack_created_secret_not_yet_filled_in_lets_the_first_deploy_finish(database):
+    # Given the secret the stack just created, still holding its generated placeholder
+    client = boto3.client("secretsmanager", region_name="eu-west-1")
+    arn = client.create_secret(Name="jobs-db", SecretString="generated-placeholder-value")["ARN"]
+    database(None, secret_arn=arn, created_by_stack=True)
+    # Then Create succeeds and says the migrations wait for the secret
+    result = migrate.handler(cfn_event("Create"), FakeLambdaContext())
+    assert result["Data"] == {"Applied": "0", "Status": "secret-not-filled-in"}
+    # While the same secret given by the operator fails the deploy (next test): the flag decides
+
+
+@mock_aws
+def test_an_operator_secret_that_is_wrong_fails_the_deploy(database):
+    client = boto3.client("secretsmanager", region_name="eu-west-1")
+    arn = client.create_secret(Name="jobs-db", SecretString="not a url")["ARN"]
+    database(None, secret_arn=arn, created_by_stack=False)
+    with pytest.raises(ConfigError, match="neither a postgresql:// URL nor JSON"):
+        migrate.handler(cfn_event("Update"), FakeLambdaContext())
+
+
+def test_watchdog_handler_reports_missed_runs_and_emits_metrics(database, db_url, conn, capsys):
+    # Given a database deployed long ago where nothing has run
+    conn.execute("UPDATE schema_migrations SET applied_at = '2020-01-01'")
+    database(db_url)
+    # When the watchdog runs now
+    result = watchdog.handler({"source": "aws.events", "time": "2026-11-28T12:00:00Z"}, FakeLambdaContext())
+    # Then every job's latest due occurrence is reported missed, with one metric line per job + heartbeat
+    assert result["checked"] == len(registry.JOBS)
+    assert set(result["missed"]) == set(registry.BY_NAME)
+    out = capsys.readouterr().out
+    assert out.count('"MissedRuns"') >= len(registry.JOBS)
+    assert '"WatchdogChecks"' in out
