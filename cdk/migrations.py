@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
-from aws_cdk import CustomResource, RemovalPolicy, Stack
+from aws_cdk import CfnElement, CustomResource, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
@@ -68,7 +69,7 @@ class SchemaMigrations(Construct):
                     "CDK's custom-resource provider framework function (not ours) logs with "
                     "AWSLambdaBasicExecutionRole.")
         stack = Stack.of(self)
-        function_id = stack.resolve(stack.get_logical_id(self.function.node.default_child))
+        function_id = stack.resolve(stack.get_logical_id(cast(CfnElement, self.function.node.default_child)))
         acknowledge(provider, f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
                     "The provider framework may invoke any version of the migrate function "
                     "(lambda:InvokeFunction on '<its arn>:*'): that one function, nothing else.")

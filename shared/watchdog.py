@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -48,7 +49,7 @@ def expected_occurrences(now: datetime, since: datetime | None,
     return expected
 
 
-def missed_runs(conn: psycopg.Connection, now: datetime) -> dict[str, datetime | None]:
+def missed_runs(conn: psycopg.Connection[Any], now: datetime) -> dict[str, datetime | None]:
     """Per registry job, the occurrence that left no run row by ``now``, or None when none did.
 
     Pure but for reading the database: nothing is written.
