@@ -211,3 +211,31 @@ def test_every_registry_job_has_its_sql_functions(conn):
         "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace").fetchall()}
     missing = [f for job in registry.JOBS for f in (job.sql_function, job.work_function) if f not in functions]
     assert missing == []
+
+
+def test_the_guides_manual_test_then_check_the_logs_finds_the_run(conn):
+    # Given the guide's "Testing Jobs Manually" section, pasted as is
+    conn.execute("SELECT reset_daily_challenges();")
+    conn.execute("SELECT update_user_streaks();")
+    conn.execute("SELECT cleanup_expired_stories();")
+    # When the guide's "Check the logs" query runs
+    found = conn.execute("""SELECT * FROM cron_job_logs
+WHERE job_name = 'reset_daily_challenges'
+ORDER BY started_at DESC
+LIMIT 1;""").fetchall()
+    # Then it finds the hand run, logged with trigger 'sql' and its summary
+    assert len(found) == 1 and found[0]["status"] == "succeeded" and found[0]["trigger"] == "sql"
+    assert "challenges_created" in found[0]["metadata"]["summary"]
+
+
+def test_a_hand_run_in_sql_never_overlaps_a_scheduled_run(conn):
+    # Given a scheduled run of reset-daily-challenges holding the job's running slot
+    conn.execute("""INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
+                    VALUES ('reset-daily-challenges', 'running', 'schedule', now(), now() + interval '1 hour')""")
+    # When an operator runs the job by hand in SQL
+    result = conn.execute("SELECT reset_daily_challenges() AS r").fetchone()["r"]
+    # Then the hand run is skipped (and logged), not run concurrently
+    assert result["status"] == "skipped"
+    assert conn.execute("SELECT count(*) AS n FROM daily_challenges").fetchone()["n"] == 0
+    assert conn.execute("SELECT status FROM cron_job_logs WHERE job_name = 'reset_daily_challenges'"
+                        ).fetchone()["status"] == "skipped"

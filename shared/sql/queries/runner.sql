@@ -10,7 +10,7 @@ UPDATE cron_job_logs
        error_message = 'abandoned: the run left no result by its deadline ' || to_char(deadline_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                        || ' (killed, timed out or cut off); its work was rolled back and the occurrence may be retried',
        metadata = metadata || jsonb_build_object('abandoned', true, 'closed_by_request', %(request_id)s::text)
- WHERE job_name = %(job_name)s AND status = 'running' AND deadline_at < clock_timestamp()
+ WHERE replace(job_name, '_', '-') = %(job_name)s AND status = 'running' AND deadline_at < clock_timestamp()
 RETURNING id
 
 -- name: find_success
@@ -27,13 +27,13 @@ INSERT INTO cron_job_logs (job_name, status, started_at, trigger, as_of, request
                            deadline_at, metadata)
 VALUES (%(job_name)s, 'running', clock_timestamp(), %(trigger)s, %(as_of)s, %(request_id)s, %(forced)s, %(dry_run)s,
         clock_timestamp() + make_interval(secs => %(deadline_s)s), %(metadata)s)
-ON CONFLICT (job_name) WHERE status = 'running' DO NOTHING
+ON CONFLICT ((replace(job_name, '_', '-'))) WHERE status = 'running' DO NOTHING
 RETURNING id, started_at, deadline_at
 
 -- name: find_running
-SELECT id, as_of, request_id, deadline_at
+SELECT id, job_name, as_of, request_id, trigger, deadline_at
   FROM cron_job_logs
- WHERE job_name = %(job_name)s AND status = 'running'
+ WHERE replace(job_name, '_', '-') = %(job_name)s AND status = 'running'
 
 -- name: insert_skipped
 INSERT INTO cron_job_logs (job_name, status, started_at, finished_at, execution_time_ms, trigger, as_of,

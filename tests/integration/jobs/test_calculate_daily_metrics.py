@@ -78,7 +78,7 @@ def test_the_sql_wrapper_records_the_refusal(conn):
     result = conn.execute("SELECT calculate_daily_metrics('2026-11-28T01:00:00Z') AS r").fetchone()["r"]
     assert result["sqlstate"] == "JB001"
     assert rows(conn, "SELECT job_name, status, trigger, metadata->>'sqlstate' FROM cron_job_logs") == [
-        ("calculate-daily-metrics", "failed", "sql", "JB001")]
+        ("calculate_daily_metrics", "failed", "sql", "JB001")]
 
 
 def test_counts_each_metric_for_exactly_yesterday(conn):

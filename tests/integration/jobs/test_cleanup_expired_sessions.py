@@ -102,4 +102,4 @@ def test_guide_call_is_logged(conn):
     summary = conn.execute("SELECT cleanup_expired_sessions(%s) AS s", (AS_OF,)).fetchone()["s"]
     assert summary == {"typing_indicators_deleted": 0, "users_marked_offline": 1}
     assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
-        ("cleanup-expired-sessions", "succeeded", "sql")]
+        ("cleanup_expired_sessions", "succeeded", "sql")]

@@ -164,7 +164,7 @@ def test_guide_call_does_one_batch_and_is_logged(conn):
     assert summary == {"stories_deleted": 1, "views_deleted": 0, "reactions_deleted": 0,
                        "batches": 1, "stories_remaining": 0}
     assert rows(conn, "SELECT job_name, status, trigger, as_of, metadata->'summary' FROM cron_job_logs") == [
-        ("cleanup-expired-stories", "succeeded", "sql", AS_OF, summary)]
+        ("cleanup_expired_stories", "succeeded", "sql", AS_OF, summary)]
     assert rows(conn, "SELECT count(*) FROM stories") == [(0,)]
 
 

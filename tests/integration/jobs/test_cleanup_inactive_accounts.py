@@ -92,7 +92,7 @@ def test_guide_call_is_logged(conn):
     summary = conn.execute("SELECT cleanup_inactive_accounts(%s) AS s", (AS_OF,)).fetchone()["s"]
     assert summary == {"users_marked_inactive": 1}
     assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
-        ("cleanup-inactive-accounts", "succeeded", "sql")]
+        ("cleanup_inactive_accounts", "succeeded", "sql")]
 
 
 def test_a_threshold_below_one_day_is_refused(conn):

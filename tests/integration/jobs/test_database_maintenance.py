@@ -102,7 +102,7 @@ def test_guide_call_prunes_only_and_is_logged(conn):
     # and the call left its own row
     assert summary == {"tables_vacuumed": 0, "logs_deleted": 1}
     assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
-        ("database-maintenance", "succeeded", "sql")]
+        ("database_maintenance", "succeeded", "sql")]
 
 
 def test_vacuum_inside_a_function_is_indeed_refused(conn):

@@ -198,7 +198,7 @@ def test_the_guides_sql_call_runs_the_job_and_logs_it(conn):
     assert rows(conn, "SELECT status FROM daily_challenges WHERE id = %s", (c,)) == [("active",)]
     assert rows(conn, """SELECT job_name, status, trigger, as_of, metadata->'summary'
                            FROM cron_job_logs""") == [
-        ("reset-daily-challenges", "succeeded", "sql", AS_OF, {**ZEROS, "challenges_activated": 1})]
+        ("reset_daily_challenges", "succeeded", "sql", AS_OF, {**ZEROS, "challenges_activated": 1})]
 
 
 def test_two_concurrent_runs_create_one_challenge(db_url):

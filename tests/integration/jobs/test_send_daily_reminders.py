@@ -92,4 +92,4 @@ def test_the_guides_sql_call_logs_its_run(conn):
     assert conn.execute("SELECT send_daily_reminders('2026-11-28T18:00:00Z') AS r").fetchone()["r"] == {
         "notifications_created": 1}
     assert rows(conn, "SELECT job_name, status, trigger, as_of FROM cron_job_logs") == [
-        ("send-daily-reminders", "succeeded", "sql", AS_OF)]
+        ("send_daily_reminders", "succeeded", "sql", AS_OF)]

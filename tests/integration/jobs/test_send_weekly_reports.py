@@ -142,4 +142,4 @@ def test_the_guides_sql_call_logs_its_run(conn):
     assert conn.execute("SELECT send_weekly_reports('2026-11-29T00:00:00Z') AS r").fetchone()["r"] == {
         "notifications_created": 1, "active_users": 1}
     assert rows(conn, "SELECT job_name, status, trigger, as_of FROM cron_job_logs") == [
-        ("send-weekly-reports", "succeeded", "sql", AS_OF)]
+        ("send_weekly_reports", "succeeded", "sql", AS_OF)]

@@ -182,7 +182,7 @@ def test_guide_call_is_logged(conn):
     summary = conn.execute("SELECT update_leaderboards(%s) AS s", (AS_OF,)).fetchone()["s"]
     assert summary == {"views_refreshed": 3, "global_rows": 1, "weekly_rows": 0, "language_rows": 1}
     assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
-        ("update-leaderboards", "succeeded", "sql")]
+        ("update_leaderboards", "succeeded", "sql")]
 
 
 def test_the_guides_own_refresh_statement_runs(conn):
