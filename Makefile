@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast soak lint format typecheck synth deploy bench clean db-stop
+.PHONY: install demo test soak lint format typecheck docs synth deploy bench clean db-stop
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ format: install
 
 typecheck: install
 	$(BIN)/mypy shared functions jobctl cdk
+
+docs: install  ## regenerate the README's jobs table from the registry
+	$(BIN)/python -m jobctl.readme
 
 synth: install  ## cdk synth, offline (bundles the Lambda dependencies with pip, no Docker)
 	npm ci --no-audit --no-fund --loglevel=error && npx cdk synth --quiet
