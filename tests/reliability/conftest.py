@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -10,6 +13,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from shared import connection
+from shared.naming import SERVICE
 from shared.observability import metrics
 
 JOB_ROLE = "scheduled_jobs_runner"
@@ -50,3 +54,20 @@ def runner_on(monkeypatch) -> Iterator[object]:
     yield point
     connection.reset()
     metrics.clear_metrics()
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Everything the Powertools logger writes during the test (its handler keeps the stream it
+    was created with, so pytest's capture does not see it)."""
+    buffer = io.StringIO()
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE)
+    swapped = []
+    for handler in logging.getLogger(service).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            swapped.append((handler, handler.stream))
+            handler.stream = buffer
+    assert swapped, "the Powertools logger has no stream handler"
+    yield buffer
+    for handler, stream in swapped:
+        handler.stream = stream
