@@ -77,12 +77,40 @@ def source_files(root: Path = ROOT) -> Iterator[Path]:
 
 
 def _fingerprint(root: Path, requirements: list[str], install: bool) -> str:
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"requirements": requirements, "install": install, "prune": sorted(PROVIDED_BY_RUNTIME),
-                              "pip": pip_command(Path("T"), [])[3:]}).encode())
+    digest = hashlib.sha256(_dependencies_key(requirements).encode() if install else b"sources-only")
     for rel in source_files(root):
         digest.update(rel.as_posix().encode() + b"\0" + (root / rel).read_bytes() + b"\0")
     return digest.hexdigest()[:20]
+
+
+def _dependencies_key(requirements: list[str]) -> str:
+    spec = {"requirements": requirements, "pip": pip_command(Path("T"), [])[3:], "prune": sorted(PROVIDED_BY_RUNTIME)}
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:20]
+
+
+def _replace_with_only(directory: Path, keep: str) -> None:
+    """Empty ``directory`` of every build but ``keep`` (so .build does not grow)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.iterdir():
+        if old.name.split(".")[0] != keep:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+
+
+def _dependencies(requirements: list[str], build_dir: Path) -> Path:
+    """The pip-installed dependencies, built once per requirements set (source edits reuse them)."""
+    deps_dir = build_dir / "dependencies"
+    key = _dependencies_key(requirements)
+    out, marker = deps_dir / key, deps_dir / f"{key}{_COMPLETE}"
+    if marker.exists() and out.is_dir():
+        return out
+    _replace_with_only(deps_dir, "")
+    staging = deps_dir / f"{key}.tmp"
+    staging.mkdir()
+    subprocess.run(pip_command(staging, requirements), check=True)  # noqa: S603 - fixed argv
+    _prune(staging)
+    staging.rename(out)
+    marker.touch()
+    return out
 
 
 def build_asset(*, install_dependencies: bool = True, root: Path = ROOT, build_dir: Path = BUILD_DIR) -> Path:
@@ -96,14 +124,12 @@ def build_asset(*, install_dependencies: bool = True, root: Path = ROOT, build_d
     marker = kind_dir / f"{out.name}{_COMPLETE}"  # beside the asset: it must not change its hash
     if marker.exists() and out.is_dir():
         return out
-    kind_dir.mkdir(parents=True, exist_ok=True)
-    for old in kind_dir.iterdir():  # one build per kind: the directory does not grow
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    _replace_with_only(kind_dir, "")
     staging = kind_dir / f"{out.name}.tmp"
-    staging.mkdir()
     if install_dependencies:
-        subprocess.run(pip_command(staging, requirements), check=True)  # noqa: S603 - fixed argv
-        _prune(staging)
+        shutil.copytree(_dependencies(requirements, build_dir), staging)
+    else:
+        staging.mkdir()
     for rel in source_files(root):
         (staging / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / rel, staging / rel)

@@ -78,3 +78,31 @@ def test_prune_drops_what_the_runtime_provides(tmp_path):
     bundling._prune(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"psycopg", "urllib3"}
     shutil.rmtree(tmp_path)
+
+
+def test_full_build_installs_dependencies_once_and_reuses_them_across_source_edits(tmp_path, monkeypatch):
+    # Given pip replaced by a stand-in that records its calls and "installs" a package and botocore
+    calls = []
+
+    def fake_pip(cmd, check):
+        calls.append(cmd)
+        target = Path(cmd[cmd.index("--target") + 1])
+        for package in ("croniter", "botocore"):
+            (target / package).mkdir()
+            (target / package / "__init__.py").write_text("")
+        (target / "croniter" / "__pycache__").mkdir()
+
+    monkeypatch.setattr(bundling.subprocess, "run", fake_pip)
+    make_project(tmp_path / "p")
+    build = {"install_dependencies": True, "root": tmp_path / "p", "build_dir": tmp_path / "build"}
+    # When the asset is built, a source changes, and it is built again
+    first = bundling.build_asset(**build)
+    (tmp_path / "p" / "shared" / "db.py").write_text("X = 3\n")
+    second = bundling.build_asset(**build)
+    # Then pip ran once, with boto3 left out, and each asset holds the dependencies (pruned) and the sources
+    assert len(calls) == 1
+    assert calls[0][-1] == "croniter==7.0.0" and not any("boto3" in arg for arg in calls[0])
+    assert first != second
+    assert tree(second) == {"croniter/__init__.py", "functions/handler.py", "shared/db.py",
+                            "shared/sql/migrations/V001__a.sql"}
+    assert (second / "shared" / "db.py").read_text() == "X = 3\n"
