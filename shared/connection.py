@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import threading
 
-import psycopg
-
 from shared import config
-from shared.db import close_quietly, connect, is_usable
+from shared.db import Conn, close_quietly, connect, is_usable
 from shared.errors import DatabaseUnavailable
 
 # One per thread: Lambda runs one invocation at a time, but the local scheduler and the
@@ -21,7 +19,7 @@ from shared.errors import DatabaseUnavailable
 _local = threading.local()
 
 
-def get_connection() -> psycopg.Connection:
+def get_connection() -> Conn:
     """This thread's connection, opened on first use (or after it broke)."""
     conn = getattr(_local, "conn", None)
     if not is_usable(conn):
@@ -31,7 +29,7 @@ def get_connection() -> psycopg.Connection:
     return _local.conn
 
 
-def reconnect() -> psycopg.Connection:
+def reconnect() -> Conn:
     """Discard the current connection and open a new one."""
     reset()
     return get_connection()
@@ -42,7 +40,7 @@ def reset() -> None:
     _local.conn = None
 
 
-def _open() -> psycopg.Connection:
+def _open() -> Conn:
     try:
         return connect(config.database_url())
     except DatabaseUnavailable:

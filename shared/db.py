@@ -13,15 +13,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 
 from shared.errors import register_secret_url, translate
+
+#: A connection returning rows as dicts (what :func:`connect` opens).
+Conn = psycopg.Connection[DictRow]
 
 APPLICATION_NAME = "scheduled-jobs"
 CONNECT_TIMEOUT_S = 10
 
 
-def connect(url: str) -> psycopg.Connection:
+def connect(url: str) -> Conn:
     """Open an autocommit connection that works through a transaction-mode pooler.
 
     Raises :class:`shared.errors.DatabaseUnavailable` (with the password redacted).
@@ -41,8 +44,8 @@ def connect(url: str) -> psycopg.Connection:
 
 
 @contextmanager
-def transaction(conn: psycopg.Connection, *, timeout_ms: int | None = None,
-                rollback: bool = False) -> Iterator[psycopg.Connection]:
+def transaction(conn: Conn, *, timeout_ms: int | None = None,
+                rollback: bool = False) -> Iterator[Conn]:
     """A transaction with transaction-local statement and lock timeouts.
 
     With ``rollback=True`` the work is rolled back at the end (dry runs).
@@ -57,7 +60,7 @@ def transaction(conn: psycopg.Connection, *, timeout_ms: int | None = None,
         yield conn
 
 
-def is_usable(conn: psycopg.Connection | None) -> bool:
+def is_usable(conn: Conn | None) -> bool:
     """True when ``conn`` is open and idle (not broken, not inside a transaction)."""
     return (
         conn is not None
@@ -67,7 +70,7 @@ def is_usable(conn: psycopg.Connection | None) -> bool:
     )
 
 
-def close_quietly(conn: psycopg.Connection | None) -> None:
+def close_quietly(conn: Conn | None) -> None:
     if conn is not None:
         with suppress(Exception):  # closing a dead connection may fail; nothing to do
             conn.close()

@@ -19,10 +19,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
-from shared.db import transaction
+from shared.db import Conn, transaction
 from shared.registry import Job, Mode
 
 Summary = dict[str, int]
@@ -48,7 +47,7 @@ def remaining_ms(deadline: float) -> int:
     return int((deadline - time.monotonic()) * 1000)
 
 
-def call_work(conn: psycopg.Connection, job: Job, as_of: datetime,
+def call_work(conn: Conn, job: Job, as_of: datetime,
               params: Mapping[str, Any] | None = None) -> Summary:
     """``SELECT job_<name>(p_as_of => %(as_of)s, p_x => %(x)s, ...)`` in the current transaction."""
     values = {**job.params, **(params or {})}
@@ -61,7 +60,7 @@ def call_work(conn: psycopg.Connection, job: Job, as_of: datetime,
     return dict(row["summary"] or {})
 
 
-def execute(conn: psycopg.Connection, job: Job, as_of: datetime, *, deadline: float,
+def execute(conn: Conn, job: Job, as_of: datetime, *, deadline: float,
             dry_run: bool = False, finish: Finish = _no_finish) -> Summary:
     """Run ``job`` for ``as_of`` within ``deadline``; ``finish`` runs inside the final transaction."""
     if job.mode is Mode.BATCHED:
@@ -74,7 +73,7 @@ def execute(conn: psycopg.Connection, job: Job, as_of: datetime, *, deadline: fl
     return summary
 
 
-def _batched(conn: psycopg.Connection, job: Job, as_of: datetime, *, deadline: float,
+def _batched(conn: Conn, job: Job, as_of: datetime, *, deadline: float,
              dry_run: bool, finish: Finish) -> Summary:
     totals: Summary = {}
     batches = 0
@@ -94,7 +93,7 @@ def _batched(conn: psycopg.Connection, job: Job, as_of: datetime, *, deadline: f
                 return totals
 
 
-def _maintenance(conn: psycopg.Connection, job: Job, as_of: datetime, *, deadline: float,
+def _maintenance(conn: Conn, job: Job, as_of: datetime, *, deadline: float,
                  dry_run: bool, finish: Finish) -> Summary:
     vacuumed = 0
     if not dry_run:

@@ -23,9 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
-from shared.db import transaction
+from shared.db import Conn, transaction
 from shared.errors import MigrationError, translate
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -76,16 +74,16 @@ def discover(migrations_dir: Path = MIGRATIONS_DIR, functions_dir: Path = FUNCTI
     return versioned + repeatable
 
 
-def _applied(conn: psycopg.Connection) -> dict[str, str]:
+def _applied(conn: Conn) -> dict[str, str]:
     rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
     return {row["version"]: row["checksum"] for row in rows}
 
 
-def _lock(conn: psycopg.Connection) -> None:
+def _lock(conn: Conn) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": LOCK_KEY})
 
 
-def pending(conn: psycopg.Connection, migrations: list[Migration] | None = None) -> list[Migration]:
+def pending(conn: Conn, migrations: list[Migration] | None = None) -> list[Migration]:
     """The migrations :func:`migrate` would apply now (raises on a changed versioned file)."""
     migrations = discover() if migrations is None else migrations
     with transaction(conn):
@@ -107,7 +105,7 @@ def pending(conn: psycopg.Connection, migrations: list[Migration] | None = None)
     return todo
 
 
-def migrate(conn: psycopg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[str]:
     """Apply pending migrations; return the file names applied (empty when up to date)."""
     migrations = discover() if migrations is None else migrations
     done: list[str] = []

@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 
 from shared import connection as connections
 from shared import jobs, registry
-from shared.db import is_usable, transaction
+from shared.db import Conn, is_usable, transaction
 from shared.errors import DependencyNotMet, JobFailed, JobsError, OverlapError, translate
 from shared.events import RunRequest, Trigger
 from shared.naming import JOB_DIMENSION, METRIC_DURATION, METRIC_FAILED, METRIC_SKIPPED, METRIC_SUCCEEDED
@@ -93,7 +93,7 @@ class _Claim:
 
 
 def run(request: RunRequest, *, request_id: str | None = None, budget_s: float | None = None,
-        get_connection: Callable[[], psycopg.Connection] = connections.get_connection) -> RunResult:
+        get_connection: Callable[[], Conn] = connections.get_connection) -> RunResult:
     """Run one occurrence of a job. Returns the result; raises JobsError after logging a failure.
 
     ``budget_s`` caps the job's time budget (the Lambda passes its remaining time).
@@ -151,8 +151,8 @@ def run(request: RunRequest, *, request_id: str | None = None, budget_s: float |
     return result
 
 
-def _claim_with_reconnect(get_connection: Callable[[], psycopg.Connection], request: RunRequest,
-                          request_id: str | None) -> tuple[psycopg.Connection, _Claim]:
+def _claim_with_reconnect(get_connection: Callable[[], Conn], request: RunRequest,
+                          request_id: str | None) -> tuple[Conn, _Claim]:
     conn = get_connection()
     try:
         return conn, _claim(conn, request, request_id)
@@ -170,7 +170,7 @@ def _claim_with_reconnect(get_connection: Callable[[], psycopg.Connection], requ
         raise translate(exc, what=f"claiming a run of {request.job.name}") from None
 
 
-def _claim(conn: psycopg.Connection, request: RunRequest, request_id: str | None) -> _Claim:
+def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
     job = request.job
     params: dict[str, Any] = {
         "job_name": job.name, "as_of": request.as_of, "trigger": request.trigger.value,
@@ -207,13 +207,13 @@ def _claim(conn: psycopg.Connection, request: RunRequest, request_id: str | None
     raise JobFailed(f"could not claim a run of {job.name}: the running slot kept changing hands")
 
 
-def _skip(conn: psycopg.Connection, params: dict[str, Any], reason: str) -> int:
+def _skip(conn: Conn, params: dict[str, Any], reason: str) -> int:
     row = conn.execute(Q["insert_skipped"], {**params, "reason": reason}).fetchone()
     assert row is not None
     return int(row["id"])
 
 
-def _check_dependencies(conn: psycopg.Connection, job: registry.Job, as_of: datetime, deadline: float) -> None:
+def _check_dependencies(conn: Conn, job: registry.Job, as_of: datetime, deadline: float) -> None:
     for name in job.depends_on:
         dep = registry.get(name)
         assert dep.completion_check is not None  # guaranteed by the registry's validation
@@ -235,7 +235,7 @@ def _check_summary(job: registry.Job, summary: jobs.Summary) -> None:
         raise JobFailed(f"{job.name} returned a summary without integer {', '.join(missing)}: {summary}")
 
 
-def _close(get_connection: Callable[[], psycopg.Connection], log_id: int, status: Status,
+def _close(get_connection: Callable[[], Conn], log_id: int, status: Status,
            error_message: str | None, metadata: dict[str, Any]) -> None:
     params = {"id": log_id, "status": status.value, "error_message": error_message,
               "metadata": json.dumps(metadata)}
@@ -252,7 +252,7 @@ def _close(get_connection: Callable[[], psycopg.Connection], log_id: int, status
     logger.error("the run's outcome is not in cron_job_logs; its row will be closed as abandoned after its deadline")
 
 
-def _fail(get_connection: Callable[[], psycopg.Connection], request: RunRequest, log_id: int,
+def _fail(get_connection: Callable[[], Conn], request: RunRequest, log_id: int,
           started: float, exc: BaseException) -> RunResult:
     error = translate(exc, what=f"running {request.job.name}")
     _close(get_connection, log_id, Status.FAILED, str(error),
