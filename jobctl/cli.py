@@ -349,6 +349,7 @@ def _simulate(
     retries: int,
     verbose: bool,
     jobs: tuple[registry.Job, ...] = registry.JOBS,
+    before: Any = None,
 ) -> list[local.Outcome]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -372,7 +373,7 @@ def _simulate(
                     markup=True,
                 )
 
-        return local.simulate(plan, invoke, retries=retries, on_outcome=on_outcome)
+        return local.simulate(plan, invoke, retries=retries, on_outcome=on_outcome, before=before)
 
 
 def _print_tally(outcomes: list[local.Outcome], title: str) -> None:
@@ -831,9 +832,21 @@ def demo(
                 f"({sum(counts.values()):,} rows)"
             )
 
-        output.note(f"[4/4] simulating {days} days of schedules: {local.iso(begin)} .. {local.iso(end)}")
+        output.note(
+            f"[4/4] simulating {days} days of schedules: {local.iso(begin)} .. {local.iso(end)} "
+            "(users stay active meanwhile)"
+        )
         sim_started = time.monotonic()
-        outcomes = _simulate(url, begin, end, retries=1, verbose=verbose)
+        with db_connect(url) as app_conn:
+            # The seed is the app as of `begin`; without new activity every streak would
+            # just break on the second day. At each simulated midnight, the day that ended
+            # gets its activity (once a day, not hourly: every change of XP makes the
+            # hourly leaderboard refresh rewrite its ranks, which the demo cannot afford).
+            def app_activity(at: datetime) -> None:
+                if at > begin and (at.hour, at.minute) == (0, 0):
+                    local.demo_activity(app_conn, at - timedelta(days=1))
+
+            outcomes = _simulate(url, begin, end, retries=1, verbose=verbose, before=app_activity)
         sim_s = time.monotonic() - sim_started
 
         with db_connect(url) as conn:
@@ -868,6 +881,30 @@ def demo(
             )
         if failed:
             raise typer.Exit(EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------- bench
+
+
+@app.command()
+def bench(
+    ctx: typer.Context,
+    users: Annotated[int, typer.Option("--users", min=1_000, help="Users in the benchmark data set.")] = 1_000_000,
+    runs: Annotated[int, typer.Option("--runs", min=1, max=50, help="Timed runs per job (median).")] = 5,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Seed the data set again instead of reusing it.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Time every job at scale through the runner, with the runner's overhead and the Lambda's cold start."""
+    with errors():
+        from jobctl import bench as benchmark
+        from jobctl import embedded
+
+        url = _state(ctx).get("database_url") or embedded.start(_pgdata()).url()
+        report = benchmark.run_bench(url, users=users, runs=runs, rebuild=rebuild, on_step=output.note)
+        if as_json:
+            print(benchmark.to_json(report))
+        else:
+            benchmark.print_report(report)
 
 
 def main() -> None:

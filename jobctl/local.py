@@ -294,10 +294,19 @@ def simulate(
     *,
     retries: int = 1,
     on_outcome: Callable[[Outcome], None] | None = None,
+    before: Callable[[datetime], None] | None = None,
 ) -> list[Outcome]:
-    """Fire every occurrence in order; a failure is reported and the simulation goes on."""
+    """Fire every occurrence in order; a failure is reported and the simulation goes on.
+
+    ``before(at)`` is called once per distinct fire time, before its occurrences fire (the
+    demo uses it to let the app's users be active between runs).
+    """
     outcomes = []
+    previous: datetime | None = None
     for occurrence in plan:
+        if before is not None and occurrence.at != previous:
+            before(occurrence.at)
+            previous = occurrence.at
         outcome = fire(occurrence, invoke, retries=retries)
         outcomes.append(outcome)
         if on_outcome is not None:
@@ -447,3 +456,25 @@ def demo_start(now: datetime) -> datetime:
     """
     earliest = now.astimezone(UTC) - timedelta(days=9)
     return datetime(earliest.year, earliest.month, 1, tzinfo=UTC)
+
+
+#: One statement per simulated day: about one user in five is active once that day (at an
+#: hour of its own), a daily core (every tenth user) and about one in ten of the others,
+#: chosen by a hash of (user, day) so the demo is the same every time. Through the app's
+#: own ``record_activity()`` (per-day activity, last_active_at and XP kept in step).
+_DEMO_ACTIVITY = """
+SELECT count(*) AS active
+FROM (
+    SELECT record_activity(u.id, %(day_start)s + make_interval(secs => (u.id * 37) %% 86400),
+                           (10 + u.id %% 40)::int, (u.id %% 5)::int, 0)
+    FROM users u
+    WHERE u.account_status = 'active'
+      AND (u.id %% 10 = 0 OR abs(hashint8(u.id * 100000 + %(day)s)) %% 100 < 10)
+) AS s
+"""
+
+
+def demo_activity(conn: Any, day_start: datetime) -> int:
+    """Record the demo app's user activity for the UTC day starting at ``day_start``; return how many."""
+    row = conn.execute(_DEMO_ACTIVITY, {"day_start": day_start, "day": day_start.toordinal()}).fetchone()
+    return int(row["active"])

@@ -325,14 +325,30 @@ def test_scheduler_command_fires_due_jobs_through_the_handler(
     # Then it fired 01:00 (both jobs, registry order) and 01:15, one JSON line per run, logged as 'local'
     assert result.exit_code == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
+    first, second = (j.name for j in registry.JOBS if j.name in {"cleanup-expired-sessions", "update-leaderboards"})
     assert [(r["at"], r["job"], r["status"]) for r in lines] == [
-        ("2026-11-01T01:00:00+00:00", "update-leaderboards", "succeeded"),
-        ("2026-11-01T01:00:00+00:00", "cleanup-expired-sessions", "succeeded"),
+        ("2026-11-01T01:00:00+00:00", first, "succeeded"),
+        ("2026-11-01T01:00:00+00:00", second, "succeeded"),
         ("2026-11-01T01:15:00+00:00", "cleanup-expired-sessions", "succeeded"),
     ]
     assert records(conn, "SELECT job_name, trigger FROM cron_job_logs ORDER BY id") == [
-        {"job_name": "update-leaderboards", "trigger": "local"},
-        {"job_name": "cleanup-expired-sessions", "trigger": "local"},
+        {"job_name": first, "trigger": "local"},
+        {"job_name": second, "trigger": "local"},
         {"job_name": "cleanup-expired-sessions", "trigger": "local"},
     ]
     assert "scheduler stopped after 3 run(s)" in result.stderr
+
+
+def test_demo_activity_makes_a_daily_core_and_some_others_active_that_day(conn: Any) -> None:
+    from jobctl import local
+
+    # Given 40 active users and one banned
+    ids = [make_user(conn) for _ in range(40)]
+    banned = make_user(conn, account_status="banned")
+    # When the demo's activity for 2026-11-03 is recorded
+    active = local.demo_activity(conn, utc(2026, 11, 3))
+    # Then every tenth user (the core) and no banned user was active, on that day only
+    got = records(conn, "SELECT user_id, activity_date FROM user_daily_activity ORDER BY user_id")
+    users = {r["user_id"] for r in got}
+    assert active == len(got) and {r["activity_date"].isoformat() for r in got} == {"2026-11-03"}
+    assert {i for i in ids if i % 10 == 0} <= users and banned not in users

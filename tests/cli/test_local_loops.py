@@ -81,23 +81,23 @@ def test_occurrences_over_a_week_match_each_schedule() -> None:
 
 def test_occurrences_are_ordered_by_time_then_registry_order() -> None:
     plan = local.occurrences(utc(2026, 11, 1), utc(2026, 11, 1, 1, 0, 1))
-    assert [(o.at.strftime("%H:%M"), o.job) for o in plan] == [
-        ("00:00", "reset-daily-challenges"),
-        ("00:00", "update-user-streaks"),
-        ("00:00", "cleanup-expired-stories"),
-        ("00:00", "update-leaderboards"),
-        ("00:00", "cleanup-expired-sessions"),
-        ("00:00", "process-moderation-queue"),
-        ("00:00", "send-weekly-reports"),
-        ("00:15", "cleanup-expired-sessions"),
-        ("00:30", "cleanup-expired-sessions"),
-        ("00:45", "cleanup-expired-sessions"),
-        ("01:00", "calculate-daily-metrics"),
-        ("01:00", "cleanup-expired-stories"),
-        ("01:00", "update-leaderboards"),
-        ("01:00", "cleanup-expired-sessions"),
-        ("01:00", "process-moderation-queue"),
+    order = {job.name: i for i, job in enumerate(registry.JOBS)}
+    assert plan == sorted(plan, key=lambda o: (o.at, order[o.job]))
+    midnight = [o.job for o in plan if o.at == utc(2026, 11, 1)]
+    assert midnight == [
+        job.name for job in registry.JOBS if job.cron in {"0 0 * * *", "0 * * * *", "*/15 * * * *", "0 0 * * 0"}
     ]
+    assert [o.at.strftime("%H:%M") for o in plan if o.job == "cleanup-expired-sessions"] == [
+        "00:00",
+        "00:15",
+        "00:30",
+        "00:45",
+        "01:00",
+    ]
+    # the metrics job (01:00) comes after the streaks it depends on (00:00)
+    jobs = [o.job for o in plan]
+    assert jobs.index("update-user-streaks") < jobs.index("calculate-daily-metrics")
+    assert len(plan) == 7 + 3 + 5  # 7 jobs at 00:00 (with Sunday's report), 00:15-00:45, 5 jobs at 01:00
 
 
 def test_scheduled_event_has_the_eventbridge_shape_with_the_local_source() -> None:
