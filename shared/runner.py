@@ -6,7 +6,12 @@
    succeeded; then take the job's single ``running`` slot, a partial unique index on
    ``cron_job_logs`` (not a session advisory lock, so it holds through a
    transaction-mode pooler). A delivery that finds the slot taken is recorded
-   ``skipped``: a duplicate if the same occurrence holds it, an overlap otherwise.
+   ``skipped``: a duplicate if the same occurrence holds it, an overlap otherwise. Either
+   way a scheduled delivery then raises, so that Lambda delivers it again later: the
+   holder may be a run that died without closing its row (it could not reach the
+   database to record its failure), and a retry that returned here would lose the
+   occurrence; the next delivery finds it succeeded (and skips) or, the holder's
+   deadline past, closes the dead row and runs it.
 2. **Work**: dependencies are checked, then the job's SQL runs with a transaction-local
    statement and lock timeout equal to the time left in its budget. The ``succeeded``
    update is written in the job's own final transaction, so the work and its record
@@ -200,7 +205,8 @@ def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
             if holder["as_of"] == request.as_of:
                 reason = (f"duplicate delivery: occurrence {iso(request.as_of)} is already running "
                           f"as run #{holder['id']}")
-                return _Claim(_skip(conn, params, reason), reason)
+                # not known to have succeeded: like an overlap, come back later (see above)
+                return _Claim(_skip(conn, params, reason), reason, overlap=True)
             reason = (f"overlap: run #{holder['id']} of {job.name} (as_of {iso(holder['as_of'])}) is still in "
                       f"progress until at most {iso(holder['deadline_at'])}; this occurrence did not run")
             return _Claim(_skip(conn, params, reason), reason, overlap=True)
