@@ -34,16 +34,39 @@ BEGIN
     LOCK TABLE streak_days IN EXCLUSIVE MODE;
     SELECT coalesce(max(day) + 1, v_yesterday) INTO v_day FROM streak_days;
 
+    -- transaction-local: the day's ~250,000 active users hash in memory at 1 M users
+    PERFORM set_config('work_mem', '64MB', true);
+
     WHILE v_day <= v_yesterday LOOP
-        WITH grown AS (
+        -- Users not in good standing are found through the small partial index
+        -- users_not_in_good_standing_idx (V006) instead of a pass over every user.
+        -- Existing rows are incremented by a plain UPDATE joined to the day's activity; only
+        -- users without a row yet (rare) go through INSERT ... ON CONFLICT, which also covers
+        -- a row the app creates meanwhile.
+        WITH active AS (
+            SELECT a.user_id
+              FROM user_daily_activity a
+             WHERE a.activity_date = v_day
+               AND NOT EXISTS (SELECT 1 FROM users u
+                                WHERE u.id = a.user_id AND u.account_status IN ('banned', 'deleted'))
+        ), bumped AS (
+            UPDATE user_gamification g
+               SET previous_streak_value   = g.current_streak,
+                   previous_longest_streak = g.longest_streak,
+                   current_streak          = g.current_streak + 1,
+                   longest_streak          = greatest(g.longest_streak, g.current_streak + 1),
+                   streak_day              = v_day,
+                   updated_at              = p_as_of
+              FROM active a
+             WHERE g.user_id = a.user_id
+            RETURNING g.user_id
+        ), created AS (
             INSERT INTO user_gamification AS g
                    (user_id, current_streak, longest_streak, previous_streak_value, previous_longest_streak,
                     streak_day, updated_at)
             SELECT a.user_id, 1, 1, 0, 0, v_day, p_as_of
-              FROM user_daily_activity a
-              JOIN users u ON u.id = a.user_id
-             WHERE a.activity_date = v_day
-               AND u.account_status NOT IN ('banned', 'deleted')
+              FROM active a
+             WHERE NOT EXISTS (SELECT 1 FROM user_gamification x WHERE x.user_id = a.user_id)
             ON CONFLICT (user_id) DO UPDATE
                SET previous_streak_value   = g.current_streak,
                    previous_longest_streak = g.longest_streak,
@@ -53,7 +76,7 @@ BEGIN
                    updated_at              = excluded.updated_at
             RETURNING 1
         )
-        SELECT count(*) INTO v_inc FROM grown;
+        SELECT (SELECT count(*) FROM bumped) + (SELECT count(*) FROM created) INTO v_inc;
 
         WITH broken AS (
             UPDATE user_gamification g
@@ -62,10 +85,9 @@ BEGIN
                    current_streak          = 0,
                    streak_day              = v_day,
                    updated_at              = p_as_of
-              FROM users u
-             WHERE u.id = g.user_id
-               AND g.current_streak > 0
-               AND u.account_status NOT IN ('banned', 'deleted')
+             WHERE g.current_streak > 0
+               AND NOT EXISTS (SELECT 1 FROM users u
+                                WHERE u.id = g.user_id AND u.account_status IN ('banned', 'deleted'))
                AND NOT EXISTS (SELECT 1 FROM user_daily_activity a
                                 WHERE a.user_id = g.user_id AND a.activity_date = v_day)
             RETURNING 1
@@ -74,8 +96,9 @@ BEGIN
 
         SELECT count(*) INTO v_with
           FROM user_gamification g
-          JOIN users u ON u.id = g.user_id
-         WHERE g.current_streak > 0 AND u.account_status NOT IN ('banned', 'deleted');
+         WHERE g.current_streak > 0
+           AND NOT EXISTS (SELECT 1 FROM users u
+                            WHERE u.id = g.user_id AND u.account_status IN ('banned', 'deleted'));
 
         INSERT INTO streak_days (day, processed_as_of, streaks_incremented, streaks_broken, users_with_streak)
         VALUES (v_day, p_as_of, v_inc, v_broken, v_with);
