@@ -259,6 +259,7 @@ class JobTiming:
     how: str
     batches: int | None = None
     longest_batch_s: float | None = None
+    error: str | None = None
 
 
 @contextlib.contextmanager
@@ -324,6 +325,30 @@ def timed_transactions(durations: list[float]) -> Iterator[None]:
 
 
 def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection, runs: int) -> JobTiming:
+    """Time ``job``; a run that fails (e.g. over its budget) is reported as such and the benchmark goes on."""
+    from shared.errors import JobsError
+
+    started = time.perf_counter()
+    try:
+        return _bench_job(job, base, conn, runs)
+    except (JobsError, RuntimeError) as exc:
+        elapsed = time.perf_counter() - started
+        return JobTiming(
+            job=job.name,
+            as_of=job_as_of(job, base).isoformat().replace("+00:00", "Z"),
+            summary={},
+            median_s=elapsed,
+            runs_s=[],
+            real_s=elapsed,
+            guide=guide_text(job.name),
+            target_s=target_s(job.name),
+            met=False,
+            how="failed",
+            error=" ".join(str(exc).split())[:300],
+        )
+
+
+def _bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection, runs: int) -> JobTiming:
     """``runs`` dry runs (median) and one real run of ``job`` at its fire time on ``base``'s day."""
     from shared.registry import Mode
 
@@ -599,7 +624,7 @@ def print_report(report: Report) -> None:
                 t.guide,
                 (f"≤ {t.target_s:g} s" if t.longest_batch_s is None else f"batch ≤ {TARGET_BATCH_LOCK_S:g} s"),
                 "yes" if t.met else "NO",
-                t.how,
+                t.error or t.how,
             ]
             for t in report.jobs
         ],
