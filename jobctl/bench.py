@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -203,7 +204,7 @@ def ensure_dataset(
             applied = migrate(conn)
             say(f"seeding {users:,} users as of {as_of.isoformat()} into {name} (~3 min per million)")
             seed_app(
-                conn,
+                conn,  # type: ignore[arg-type]  # seed reads rows either way (dict or tuple)
                 users=users,
                 as_of=as_of,
                 seed=seed,
@@ -268,6 +269,7 @@ def quiet() -> Iterator[None]:
     from shared.observability import logger
 
     handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
     sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
     old = handler.setStream(sink)
     try:
@@ -285,7 +287,7 @@ def _clear_metrics() -> None:
     metrics.clear_metrics()
 
 
-def run_once(job: registry.Job, as_of: datetime, url_conn: psycopg.Connection, *, dry_run: bool) -> tuple[float, Any]:
+def run_once(job: registry.Job, as_of: datetime, conn: psycopg.Connection[Any], *, dry_run: bool) -> tuple[float, Any]:
     """One run through the runner; returns (seconds, RunResult)."""
     from shared import runner
     from shared.events import RunRequest, Trigger
@@ -293,7 +295,7 @@ def run_once(job: registry.Job, as_of: datetime, url_conn: psycopg.Connection, *
     request = RunRequest(job=job, as_of=as_of, trigger=Trigger.MANUAL, explicit_as_of=True, dry_run=dry_run)
     started = time.perf_counter()
     with quiet():
-        result = runner.run(request, get_connection=lambda: url_conn)
+        result = runner.run(request, get_connection=lambda: conn)
     seconds = time.perf_counter() - started
     _clear_metrics()
     if result.status.value != "succeeded":
@@ -324,7 +326,7 @@ def timed_transactions(durations: list[float]) -> Iterator[None]:
         jobs.transaction = original  # type: ignore[assignment]
 
 
-def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection, runs: int) -> JobTiming:
+def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any], runs: int) -> JobTiming:
     """Time ``job``; a run that fails (e.g. over its budget) is reported as such and the benchmark goes on."""
     from shared.errors import JobsError
 
@@ -348,7 +350,7 @@ def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection, runs:
         )
 
 
-def _bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection, runs: int) -> JobTiming:
+def _bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any], runs: int) -> JobTiming:
     """``runs`` dry runs (median) and one real run of ``job`` at its fire time on ``base``'s day."""
     from shared.registry import Mode
 
@@ -402,7 +404,7 @@ def _bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection, runs
     )
 
 
-def runner_overhead(conn: psycopg.Connection, base: datetime, runs: int = OVERHEAD_RUNS) -> dict[str, Any]:
+def runner_overhead(conn: psycopg.Connection[Any], base: datetime, runs: int = OVERHEAD_RUNS) -> dict[str, Any]:
     """A run of a job with nothing to do through the runner vs. its SQL called directly (medians, ms)."""
     from shared import jobs
     from shared.db import transaction
@@ -509,7 +511,7 @@ def asset_size() -> dict[str, Any]:
 # --------------------------------------------------------------------------- the machine
 
 
-def machine(conn: psycopg.Connection) -> dict[str, Any]:
+def machine(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
