@@ -16,21 +16,10 @@ from shared import naming
 from shared.registry import JOBS, Job
 from shared.watchdog import METRIC_HEARTBEAT
 from tests.infrastructure.conftest import Synthesized, synthesize
+from tests.unit.test_cron import EXPECTED_EVENTBRIDGE
 
-# The exact EventBridge schedules, written out (not recomputed) so a converter change shows here.
-SCHEDULES = {
-    "reset-daily-challenges": "cron(0 0 * * ? *)",
-    "update-user-streaks": "cron(0 0 * * ? *)",
-    "calculate-daily-metrics": "cron(0 1 * * ? *)",
-    "send-daily-reminders": "cron(0 18 * * ? *)",
-    "cleanup-expired-stories": "cron(0 * * * ? *)",
-    "update-leaderboards": "cron(0 * * * ? *)",
-    "cleanup-expired-sessions": "cron(0/15 * * * ? *)",
-    "process-moderation-queue": "cron(0 * * * ? *)",
-    "send-weekly-reports": "cron(0 0 ? * SUN *)",
-    "cleanup-inactive-accounts": "cron(0 2 1 * ? *)",
-    "database-maintenance": "cron(0 3 1 * ? *)",
-}
+# The exact EventBridge schedules, written out once (not recomputed) so a converter change shows.
+SCHEDULES = EXPECTED_EVENTBRIDGE
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import psycopg
 import pytest
 
-from tests.factories import make_user, record_activity, rows, run_job, utc
+from tests.factories import challenge_progress, make_user, record_activity, rows, run_job, send_message, utc
 
 JOB = "calculate-daily-metrics"
 AS_OF = utc(2026, 11, 28, 1)
@@ -15,31 +15,26 @@ D = date(2026, 11, 27)
 
 
 def metrics(conn: psycopg.Connection) -> list[tuple]:
-    return rows(conn, """SELECT metric_date, daily_active_users, new_signups, messages_sent, stories_posted,
+    return rows(
+        conn,
+        """SELECT metric_date, daily_active_users, new_signups, messages_sent, stories_posted,
                                 challenges_completed, users_with_streak, reports_filed, users_banned,
                                 calculated_as_of
-                           FROM daily_metrics ORDER BY metric_date""")
+                           FROM daily_metrics ORDER BY metric_date""",
+    )
 
 
 def ledger_row(conn: psycopg.Connection, day: date, users_with_streak: int) -> None:
     """update-user-streaks' watermark for ``day`` (its users_with_streak is what metrics reads)."""
-    conn.execute("""INSERT INTO streak_days (day, processed_as_of, streaks_incremented, streaks_broken,
+    conn.execute(
+        """INSERT INTO streak_days (day, processed_as_of, streaks_incremented, streaks_broken,
                                              users_with_streak) VALUES (%s, %s, 0, 0, %s)""",
-                 (day, datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC), users_with_streak))
-
-
-def message(conn: psycopg.Connection, sender: int, recipient: int, at: datetime,
-            deleted: bool = False) -> None:
-    conn.execute("""INSERT INTO messages (conversation_id, sender_id, recipient_id, created_at, is_deleted)
-                    VALUES (1, %s, %s, %s, %s)""", (sender, recipient, at, deleted))
+        (day, datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC), users_with_streak),
+    )
 
 
 def completed(conn: psycopg.Connection, user_id: int, at: datetime | None) -> None:
-    challenge = conn.execute("""INSERT INTO daily_challenges (title, challenge_date, status)
-                                VALUES ('c', %s, 'active') RETURNING id""", (D,)).fetchone()["id"]
-    conn.execute("""INSERT INTO user_challenge_progress (user_id, challenge_id, status, completed_at)
-                    VALUES (%s, %s, %s, %s)""",
-                 (user_id, challenge, "completed" if at else "in_progress", at))
+    challenge_progress(conn, user_id, at, D)
 
 
 def test_refuses_with_jb001_naming_the_missing_dependency_and_day(conn):
@@ -52,7 +47,8 @@ def test_refuses_with_jb001_naming_the_missing_dependency_and_day(conn):
     assert failure.value.sqlstate == "JB001"
     assert failure.value.diag.message_primary == (
         "calculate-daily-metrics needs update-user-streaks for 2026-11-27, which has not run yet; "
-        "run update-user-streaks for as_of 2026-11-28T00:00:00Z first")
+        "run update-user-streaks for as_of 2026-11-28T00:00:00Z first"
+    )
     assert metrics(conn) == []
 
 
@@ -78,45 +74,49 @@ def test_the_sql_wrapper_records_the_refusal(conn):
     result = conn.execute("SELECT calculate_daily_metrics('2026-11-28T01:00:00Z') AS r").fetchone()["r"]
     assert result["sqlstate"] == "JB001"
     assert rows(conn, "SELECT job_name, status, trigger, metadata->>'sqlstate' FROM cron_job_logs") == [
-        ("calculate_daily_metrics", "failed", "sql", "JB001")]
+        ("calculate_daily_metrics", "failed", "sql", "JB001")
+    ]
 
 
 def test_counts_each_metric_for_exactly_yesterday(conn):
     # Given rows just inside and just outside 2026-11-27 UTC for every metric
     first, last = utc(2026, 11, 27), utc(2026, 11, 27, 23, 59, 59, 999999)
     before, after = first - timedelta(microseconds=1), utc(2026, 11, 28)
-    a, b = make_user(conn, created_at=first), make_user(conn, created_at=last)      # sign-ups on D
-    c, e = make_user(conn, created_at=before), make_user(conn, created_at=after)    # not on D
+    a, b = make_user(conn, created_at=first), make_user(conn, created_at=last)  # sign-ups on D
+    c, e = make_user(conn, created_at=before), make_user(conn, created_at=after)  # not on D
     record_activity(conn, a, utc(2026, 11, 27, 10), stories=2)
     record_activity(conn, b, last, stories=1)
-    record_activity(conn, c, after)                                                 # today: not D
-    record_activity(conn, e, before, stories=5)                                     # the day before
-    message(conn, a, b, first)
-    message(conn, b, a, last)
-    message(conn, a, b, utc(2026, 11, 27, 12), deleted=True)
-    message(conn, a, b, before)
-    message(conn, a, b, after)
+    record_activity(conn, c, after)  # today: not D
+    record_activity(conn, e, before, stories=5)  # the day before
+    send_message(conn, a, b, first)
+    send_message(conn, b, a, last)
+    send_message(conn, a, b, utc(2026, 11, 27, 12), deleted=True)
+    send_message(conn, a, b, before)
+    send_message(conn, a, b, after)
     completed(conn, a, utc(2026, 11, 27, 9))
     completed(conn, b, last)
     completed(conn, c, after)
     completed(conn, e, None)  # in progress
-    conn.execute("""INSERT INTO user_reports (reporter_id, reported_user_id, status, created_at)
+    conn.execute(
+        """INSERT INTO user_reports (reporter_id, reported_user_id, status, created_at)
                     VALUES (%(a)s, %(c)s, 'pending', %(first)s), (%(b)s, %(c)s, 'dismissed', %(last)s),
                            (%(a)s, %(e)s, 'pending', %(after)s)""",
-                 {"a": a, "b": b, "c": c, "e": e, "first": first, "last": last, "after": after})
-    conn.execute("""INSERT INTO moderation_actions (user_id, action, actor, reason, created_at)
+        {"a": a, "b": b, "c": c, "e": e, "first": first, "last": last, "after": after},
+    )
+    conn.execute(
+        """INSERT INTO moderation_actions (user_id, action, actor, reason, created_at)
                     VALUES (%(c)s, 'ban', 'staff', 'r', %(first)s), (%(e)s, 'ban', 'staff', 'r', %(last)s),
                            (%(a)s, 'warn', 'staff', 'r', %(first)s),
                            (%(b)s, 'ban', 'staff', 'r', %(after)s)""",
-                 {"a": a, "b": b, "c": c, "e": e, "first": first, "last": last, "after": after})
+        {"a": a, "b": b, "c": c, "e": e, "first": first, "last": last, "after": after},
+    )
     ledger_row(conn, D, 42)
 
     # When
     summary = run_job(conn, JOB, AS_OF)
 
     # Then
-    assert summary == {"metrics_rows_written": 1, "daily_active_users": 2, "new_signups": 2,
-                       "messages_sent": 2}
+    assert summary == {"metrics_rows_written": 1, "daily_active_users": 2, "new_signups": 2, "messages_sent": 2}
     assert metrics(conn) == [(D, 2, 2, 2, 3, 2, 42, 2, 2, AS_OF)]
 
 
@@ -130,32 +130,38 @@ def test_identical_rerun_writes_nothing_and_changed_data_rewrites_the_row(conn):
     same = run_job(conn, JOB, AS_OF)
     later = run_job(conn, JOB, utc(2026, 11, 28, 9))
     # Then nothing is written (calculated_as_of keeps the first run's as_of)
-    assert same == later == {"metrics_rows_written": 0, "daily_active_users": 0, "new_signups": 1,
-                             "messages_sent": 0}
+    assert same == later == {"metrics_rows_written": 0, "daily_active_users": 0, "new_signups": 1, "messages_sent": 0}
     assert metrics(conn) == first == [(D, 0, 1, 0, 0, 0, 1, 0, 0, AS_OF)]
     # When a late message for D arrives and the job re-runs
-    message(conn, user, user, utc(2026, 11, 27, 6))
+    send_message(conn, user, user, utc(2026, 11, 27, 6))
     assert run_job(conn, JOB, utc(2026, 11, 28, 9))["metrics_rows_written"] == 1
     assert metrics(conn) == [(D, 0, 1, 1, 0, 0, 1, 0, 0, utc(2026, 11, 28, 9))]
 
 
-@pytest.mark.parametrize(("as_of", "day"), [
-    (utc(2026, 12, 1, 1), date(2026, 11, 30)),   # month end
-    (utc(2027, 1, 1, 1), date(2026, 12, 31)),    # year end
-    (utc(2028, 3, 1, 1), date(2028, 2, 29)),     # leap day
-    (utc(2028, 2, 29, 1), date(2028, 2, 28)),    # the day before it
-])
+@pytest.mark.parametrize(
+    ("as_of", "day"),
+    [
+        (utc(2026, 12, 1, 1), date(2026, 11, 30)),  # month end
+        (utc(2027, 1, 1, 1), date(2026, 12, 31)),  # year end
+        (utc(2028, 3, 1, 1), date(2028, 2, 29)),  # leap day
+        (utc(2028, 2, 29, 1), date(2028, 2, 28)),  # the day before it
+    ],
+)
 def test_yesterday_boundaries(conn, as_of, day):
     start = datetime.combine(day, time(0), tzinfo=UTC)
     end = start + timedelta(days=1)
     user = make_user(conn, created_at=start)
     make_user(conn, created_at=end)
     make_user(conn, created_at=start - timedelta(seconds=1))
-    message(conn, user, user, end - timedelta(seconds=1))
-    message(conn, user, user, end)
+    send_message(conn, user, user, end - timedelta(seconds=1))
+    send_message(conn, user, user, end)
     record_activity(conn, user, end - timedelta(seconds=1))
     record_activity(conn, make_user(conn), end)
     ledger_row(conn, day, 7)
-    assert run_job(conn, JOB, as_of) == {"metrics_rows_written": 1, "daily_active_users": 1, "new_signups": 1,
-                                         "messages_sent": 1}
+    assert run_job(conn, JOB, as_of) == {
+        "metrics_rows_written": 1,
+        "daily_active_users": 1,
+        "new_signups": 1,
+        "messages_sent": 1,
+    }
     assert metrics(conn) == [(day, 1, 1, 1, 0, 0, 7, 0, 0, as_of)]

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import psycopg
 import pytest
 
-from tests.factories import make_user, record_activity, rows, run_job, set_streak, utc
+from tests.factories import challenge_progress, make_user, record_activity, rows, run_job, send_message, set_streak, utc
 
 JOB = "send-weekly-reports"
 AS_OF = utc(2026, 11, 29)  # Sunday 00:00: reports Sunday 11-22 .. Saturday 11-28, ISO week 2026-W48
@@ -15,30 +15,29 @@ START, END = utc(2026, 11, 22), utc(2026, 11, 29)
 JUST_BEFORE = START - timedelta(microseconds=1)
 
 
-def message(conn: psycopg.Connection, sender: int, recipient: int, at: datetime,
-            deleted: bool = False) -> None:
-    conn.execute("""INSERT INTO messages (conversation_id, sender_id, recipient_id, created_at, is_deleted)
-                    VALUES (1, %s, %s, %s, %s)""", (sender, recipient, at, deleted))
-
-
 def completed(conn: psycopg.Connection, user_id: int, at: datetime | None) -> None:
-    challenge = conn.execute("""INSERT INTO daily_challenges (title, challenge_date, status)
-                                VALUES ('c', '2026-11-25', 'active') RETURNING id""").fetchone()["id"]
-    conn.execute("""INSERT INTO user_challenge_progress (user_id, challenge_id, status, completed_at)
-                    VALUES (%s, %s, %s, %s)""",
-                 (user_id, challenge, "completed" if at else "in_progress", at))
+    challenge_progress(conn, user_id, at, date(2026, 11, 25))
 
 
 def reports(conn: psycopg.Connection) -> list[tuple]:
-    return rows(conn, """SELECT user_id, dedup_key, payload, created_at FROM notifications
-                          WHERE kind = 'weekly_report' ORDER BY user_id, dedup_key""")
+    return rows(
+        conn,
+        """SELECT user_id, dedup_key, payload, created_at FROM notifications
+                          WHERE kind = 'weekly_report' ORDER BY user_id, dedup_key""",
+    )
 
 
-def payload(week: str, start: str, end: str, sent: int, partners: int, challenges: int, xp: int,
-            streak: int) -> dict:
-    return {"week": week, "period_start": start, "period_end": end, "messages_sent": sent,
-            "conversation_partners": partners, "challenges_completed": challenges, "xp_gained": xp,
-            "current_streak": streak}
+def payload(week: str, start: str, end: str, sent: int, partners: int, challenges: int, xp: int, streak: int) -> dict:
+    return {
+        "week": week,
+        "period_start": start,
+        "period_end": end,
+        "messages_sent": sent,
+        "conversation_partners": partners,
+        "challenges_completed": challenges,
+        "xp_gained": xp,
+        "current_streak": streak,
+    }
 
 
 def test_one_report_per_active_user_with_the_weeks_exact_figures(conn):
@@ -55,22 +54,22 @@ def test_one_report_per_active_user_with_the_weeks_exact_figures(conn):
     record_activity(conn, main, JUST_BEFORE, xp=50)
     record_activity(conn, main, END, xp=100)
     record_activity(conn, friend, utc(2026, 11, 28, 23, 59, 59))
-    record_activity(conn, late, END)                # only after the window: no report
-    record_activity(conn, outsider, JUST_BEFORE)    # only before the window: no report
+    record_activity(conn, late, END)  # only after the window: no report
+    record_activity(conn, outsider, JUST_BEFORE)  # only before the window: no report
     for user in (opted_out, banned, inactive, deleted):
         record_activity(conn, user, utc(2026, 11, 25, 12), xp=7)
     set_streak(conn, main, 4, 9, total_xp=165)
     # messages: main sends 4 in the window (3 to friend, 1 to listener), receives 1 from opted_out;
     # outside the window or deleted: not counted
-    message(conn, main, friend, START)
-    message(conn, main, friend, utc(2026, 11, 24, 10))
-    message(conn, main, friend, END - timedelta(microseconds=1))
-    message(conn, main, listener, utc(2026, 11, 26, 10))
-    message(conn, opted_out, main, utc(2026, 11, 27, 10))
-    message(conn, main, outsider, utc(2026, 11, 26, 11), deleted=True)
-    message(conn, main, late, JUST_BEFORE)
-    message(conn, main, late, END)
-    message(conn, friend, main, utc(2026, 11, 25, 8))
+    send_message(conn, main, friend, START)
+    send_message(conn, main, friend, utc(2026, 11, 24, 10))
+    send_message(conn, main, friend, END - timedelta(microseconds=1))
+    send_message(conn, main, listener, utc(2026, 11, 26, 10))
+    send_message(conn, opted_out, main, utc(2026, 11, 27, 10))
+    send_message(conn, main, outsider, utc(2026, 11, 26, 11), deleted=True)
+    send_message(conn, main, late, JUST_BEFORE)
+    send_message(conn, main, late, END)
+    send_message(conn, friend, main, utc(2026, 11, 25, 8))
     completed(conn, main, utc(2026, 11, 25, 12))
     completed(conn, main, JUST_BEFORE)
     completed(conn, main, END)
@@ -113,12 +112,15 @@ def test_consecutive_sundays_report_every_day_exactly_once(conn):
     ]
 
 
-@pytest.mark.parametrize(("as_of", "week", "first", "last"), [
-    (utc(2027, 1, 3), "2026-W53", "2026-12-27", "2027-01-02"),   # 2026 has 53 ISO weeks
-    (utc(2028, 1, 2), "2027-W52", "2027-12-26", "2028-01-01"),   # Jan 1 in the previous ISO year
-    (utc(2026, 1, 4), "2026-W01", "2025-12-28", "2026-01-03"),   # a window across the year end in W01
-    (utc(2028, 3, 5), "2028-W09", "2028-02-27", "2028-03-04"),   # contains the leap day
-])
+@pytest.mark.parametrize(
+    ("as_of", "week", "first", "last"),
+    [
+        (utc(2027, 1, 3), "2026-W53", "2026-12-27", "2027-01-02"),  # 2026 has 53 ISO weeks
+        (utc(2028, 1, 2), "2027-W52", "2027-12-26", "2028-01-01"),  # Jan 1 in the previous ISO year
+        (utc(2026, 1, 4), "2026-W01", "2025-12-28", "2026-01-03"),  # a window across the year end in W01
+        (utc(2028, 3, 5), "2028-W09", "2028-02-27", "2028-03-04"),  # contains the leap day
+    ],
+)
 def test_the_week_key_and_window_at_year_ends_and_leap_years(conn, as_of, week, first, last):
     # Given activity on the window's first and last days, and on the days just outside
     start = datetime.combine(date.fromisoformat(first), time(0), tzinfo=UTC)
@@ -140,6 +142,9 @@ def test_the_week_key_and_window_at_year_ends_and_leap_years(conn, as_of, week, 
 def test_the_guides_sql_call_logs_its_run(conn):
     record_activity(conn, make_user(conn), utc(2026, 11, 25))
     assert conn.execute("SELECT send_weekly_reports('2026-11-29T00:00:00Z') AS r").fetchone()["r"] == {
-        "notifications_created": 1, "active_users": 1}
+        "notifications_created": 1,
+        "active_users": 1,
+    }
     assert rows(conn, "SELECT job_name, status, trigger, as_of FROM cron_job_logs") == [
-        ("send_weekly_reports", "succeeded", "sql", AS_OF)]
+        ("send_weekly_reports", "succeeded", "sql", AS_OF)
+    ]
