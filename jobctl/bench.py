@@ -192,6 +192,7 @@ def ensure_dataset(
                     if applied:
                         say(f"applied {len(applied)} migration(s) to {name}; analysing")
                         conn.execute("ANALYZE")
+                    _populate_leaderboards(conn, datetime.fromisoformat(meta["as_of"]), say)
             finally:
                 _open_template(admin, name, False)
             return Dataset(name, users, seed, datetime.fromisoformat(meta["as_of"]), False, 0.0, applied)
@@ -210,6 +211,7 @@ def ensure_dataset(
                 seed=seed,
                 on_step=lambda step, rows, s: say(f"seed {step}: {rows:,} rows in {s:.1f} s"),
             )
+            _populate_leaderboards(conn, as_of, say)
             say("VACUUM (ANALYZE): the visibility map and statistics a live database keeps")
             conn.execute("VACUUM (ANALYZE)")
         build_s = time.monotonic() - started
@@ -228,6 +230,18 @@ def ensure_dataset(
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(sql.Identifier(name))
         )
         return Dataset(name, users, seed, as_of, True, build_s, applied)
+
+
+def _populate_leaderboards(conn: psycopg.Connection[Any], as_of: datetime, say: Callable[[str], None]) -> None:
+    """The boards as the previous hourly run left them (the seed leaves them never populated,
+    and update-leaderboards then populates them plainly instead of refreshing them concurrently)."""
+    unpopulated = conn.execute(
+        "SELECT count(*) AS n FROM pg_class WHERE relkind = 'm' AND NOT relispopulated"
+    ).fetchone()
+    if unpopulated and unpopulated["n"]:
+        say("populating the leaderboards as of the previous hour")
+        with conn.transaction():
+            conn.execute("SELECT job_update_leaderboards(%s)", (as_of - timedelta(hours=1),))
 
 
 def clone(admin_url: str, template: str, target: str = RUN_DATABASE) -> float:
@@ -364,8 +378,9 @@ def _bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any],
         for i in range(1, runs):
             times.append(run_once(job, as_of + timedelta(seconds=i), conn, dry_run=False)[0])
         summary = dict(result.summary)
-        how = f"median of {runs} real runs (VACUUM included)"
-        median = statistics.median(times)
+        median = real_s  # the first run is the one with the other jobs' dead rows to vacuum
+        repeats = statistics.median(times[1:] or times)
+        how = f"first real run (VACUUM after the other jobs' writes); repeats: median {repeats:.3f} s"
         met = median <= target_s(job.name)
     elif job.mode is Mode.BATCHED:
         times = [run_once(job, as_of, conn, dry_run=True)[0] for _ in range(runs)]
@@ -440,13 +455,17 @@ _IMPORT = "import time; t = time.perf_counter(); import functions.handler; print
 
 
 def lambda_environment() -> dict[str, str]:
-    """The environment the CDK app gives every function (Powertools settings), plus Lambda's own markers."""
-    from cdk.lambda_function import POWERTOOLS_ENVIRONMENT
+    """What a function sees in Lambda: its name (so Powertools knows it is in Lambda) and the
+    Powertools settings the CDK app gives it (cdk/lambda_function.py; not imported here, as
+    importing aws_cdk starts a Node.js process)."""
+    from shared import naming
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "AWS_"))}
-    env.update(POWERTOOLS_ENVIRONMENT)
     env.update(
         {
+            "POWERTOOLS_SERVICE_NAME": naming.SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": naming.METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
             "AWS_LAMBDA_FUNCTION_NAME": "bench-cold-import",
             "AWS_REGION": "us-east-1",
             "JOB_NAME": registry.JOBS[0].name,
