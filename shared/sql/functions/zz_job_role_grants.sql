@@ -38,3 +38,7 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO scheduled_jobs_runner', f);
     END LOOP;
 END $$;
+
+-- The migration runner re-applies a repeatable file only when it changes: after editing a
+-- job file, bump this revision so the attributes above are put back in the same deploy.
+-- revision: 1
