@@ -62,7 +62,8 @@ def test_every_job_runs_through_the_runner_as_the_job_role(conn, job_user_url, r
     # and VACUUM was allowed on every table (Postgres 17+: MAINTAIN); 15/16 only warn and skip
     version = conn.execute("SELECT current_setting('server_version_num')::int AS v").fetchone()["v"]
     if version >= 170000:
-        assert [n for n in notices if "vacuum" in n.lower() or "skipping" in n.lower()] == []
+        # (a non-owner's VACUUM warns "permission denied to vacuum ..., skipping it" and does nothing)
+        assert [n for n in notices if n.startswith("WARNING") and "vacuum" in n.lower()] == []
     rows = conn.execute("SELECT job_name, status FROM cron_job_logs ORDER BY id").fetchall()
     assert [(r["job_name"], r["status"]) for r in rows] == [(job.name, "succeeded") for job in registry.JOBS]
 
