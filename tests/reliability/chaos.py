@@ -98,8 +98,9 @@ class Report:
         return dict(Counter(f.kind for f in self.faults))
 
 
-def make_plan(plan: list[Occurrence], seed: int, *, per_job: float, kinds: tuple[str, ...],
-              caps: dict[str, int]) -> dict[tuple[str, datetime], OccurrencePlan]:
+def make_plan(
+    plan: list[Occurrence], seed: int, *, per_job: float, kinds: tuple[str, ...], caps: dict[str, int]
+) -> dict[tuple[str, datetime], OccurrencePlan]:
     """Which occurrences get which faults: about ``per_job`` faulted occurrences per job (rare
     jobs as much as frequent ones), every kind at least once, ``caps`` bounding slow kinds."""
     rng = random.Random(seed)
@@ -146,9 +147,17 @@ def make_plan(plan: list[Occurrence], seed: int, *, per_job: float, kinds: tuple
 class Simulation:
     """Deliver every occurrence in ``[start, start + days)`` to the database at ``url``."""
 
-    def __init__(self, url: str, admin_url: str, *, server: Any = None, seed: int | None = None,
-                 per_job: float = 2.0, caps: dict[str, int] | None = None,
-                 traffic: Callable[[psycopg.Connection, datetime], None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        admin_url: str,
+        *,
+        server: Any = None,
+        seed: int | None = None,
+        per_job: float = 2.0,
+        caps: dict[str, int] | None = None,
+        traffic: Callable[[psycopg.Connection, datetime], None] | None = None,
+    ) -> None:
         self.url = url
         self.admin_url = admin_url
         self.dbname = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
@@ -192,13 +201,16 @@ class Simulation:
             claimed = datetime.fromisoformat(row["request_id"].rsplit("|", 1)[1].replace("Z", "+00:00"))
             limit = timedelta(seconds=registry.get(row["job_name"]).lambda_timeout_s)
             if at >= claimed + limit:
-                conn.execute("UPDATE cron_job_logs SET deadline_at = clock_timestamp() - interval '1 ms' "
-                             "WHERE id = %s", (row["id"],))
+                conn.execute(
+                    "UPDATE cron_job_logs SET deadline_at = clock_timestamp() - interval '1 ms' WHERE id = %s",
+                    (row["id"],),
+                )
 
     # ------------------------------------------------------------------ faults inside a run
 
-    def _call_work(self, conn: psycopg.Connection, job: registry.Job, as_of: datetime,
-                   params: Any = None) -> jobs.Summary:
+    def _call_work(
+        self, conn: psycopg.Connection, job: registry.Job, as_of: datetime, params: Any = None
+    ) -> jobs.Summary:
         kind, self._in_run = self._in_run, None
         if kind == "timeout":
             self._hold_log_row(job.name)
@@ -214,8 +226,9 @@ class Simulation:
 
     def _hold_log_row(self, job_name: str) -> None:
         holder = psycopg.connect(self.url)
-        holder.execute("SELECT id FROM cron_job_logs WHERE job_name = %s AND status = 'running' FOR UPDATE",
-                       (job_name,))
+        holder.execute(
+            "SELECT id FROM cron_job_logs WHERE job_name = %s AND status = 'running' FOR UPDATE", (job_name,)
+        )
 
         def release() -> None:
             close_quietly(holder)  # rolls back: the lock is gone
@@ -224,11 +237,17 @@ class Simulation:
 
     def _outage(self, down: bool) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(self.dbname), sql.SQL("false" if down else "true")))
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                    sql.Identifier(self.dbname), sql.SQL("false" if down else "true")
+                )
+            )
             if down:
-                admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                              "WHERE datname = %s AND pid <> pg_backend_pid()", (self.dbname,))
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.dbname,),
+                )
 
     # ------------------------------------------------------------------ deliveries
 
@@ -244,7 +263,7 @@ class Simulation:
             conn = connect(self.url)
             claim = runner._claim(conn, self._request(occ), rid)
             if claim.skipped_reason is not None:  # an earlier dead attempt still holds the slot:
-                conn.close()                      # the runner raised (see runner._claim) before any work
+                conn.close()  # the runner raised (see runner._claim) before any work
                 return False, timedelta(seconds=1)
             conn.execute("BEGIN")
             _original_call_work(conn, job, occ.at)
@@ -252,8 +271,9 @@ class Simulation:
             return False, timedelta(seconds=job.lambda_timeout_s)  # Lambda reports its timeout
         self._in_run = kind
         try:
-            result = runner.run(self._request(occ), request_id=rid,
-                                budget_s=TIMEOUT_BUDGET_S if kind == "timeout" else None)
+            result = runner.run(
+                self._request(occ), request_id=rid, budget_s=TIMEOUT_BUDGET_S if kind == "timeout" else None
+            )
         except JobsError:
             return False, timedelta(seconds=1)
         finally:
@@ -265,8 +285,9 @@ class Simulation:
             self.report.skipped_returns += 1
         return True, timedelta(seconds=1)
 
-    def chain(self, occ: Occurrence, at: datetime, failing: list[str], tag: str | None = None,
-              already_failed: int = 0) -> list[str]:
+    def chain(
+        self, occ: Occurrence, at: datetime, failing: list[str], tag: str | None = None, already_failed: int = 0
+    ) -> list[str]:
         """Deliver one event until an attempt returns (Lambda's retries, then DLQ re-drives)."""
         self.report.deliveries += already_failed == 0
         rids = []
@@ -322,8 +343,11 @@ class Simulation:
     def run(self, start: datetime, days: int) -> Report:
         plan_list = occurrences(start, start + timedelta(days=days))
         kinds = tuple(k for k in FAILING + BENIGN if self.server is not None or k not in NEEDS_SERVER)
-        plan = ({} if self.seed is None else
-                make_plan(plan_list, self.seed, per_job=self.per_job, kinds=kinds, caps=self.caps))
+        plan = (
+            {}
+            if self.seed is None
+            else make_plan(plan_list, self.seed, per_job=self.per_job, kinds=kinds, caps=self.caps)
+        )
         started = time.monotonic()
         hour: datetime | None = None
         rng = random.Random(self.seed)
@@ -346,8 +370,9 @@ class Simulation:
                     dup = self.chain(occ, occ.at + timedelta(minutes=5), [], "duplicate")
                     self.report.faults.append(FaultRecord("duplicate", occ.job, occ.at, dup[:1]))
                 elif p.benign is not None:
-                    self.report.faults.append(FaultRecord(p.benign, occ.job, occ.at, rids if p.benign ==
-                                                          "concurrent" else rids[:1]))
+                    self.report.faults.append(
+                        FaultRecord(p.benign, occ.job, occ.at, rids if p.benign == "concurrent" else rids[:1])
+                    )
                 for i, kind in enumerate(p.failing):
                     self.report.faults.append(FaultRecord(kind, occ.job, occ.at, [rids[i]]))
         finally:
@@ -430,23 +455,36 @@ def snapshot(url: str, exclude: tuple[str, ...] = ("cron_job_logs", "schema_migr
     foreign key to an identity id is compared as the content of the row it references.
     """
     with connect(url) as conn:
-        tables = [r["relname"] for r in conn.execute(
-            """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm') ORDER BY 1""").fetchall()
-            if r["relname"] not in exclude]
-        identity = {(r["t"], r["c"]) for r in conn.execute(
-            """SELECT a.attrelid::regclass::text AS t, a.attname AS c FROM pg_attribute a
+        tables = [
+            r["relname"]
+            for r in conn.execute(
+                """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm') ORDER BY 1"""
+            ).fetchall()
+            if r["relname"] not in exclude
+        ]
+        identity = {
+            (r["t"], r["c"])
+            for r in conn.execute(
+                """SELECT a.attrelid::regclass::text AS t, a.attname AS c FROM pg_attribute a
                JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = 'public' AND a.attidentity <> '' AND NOT a.attisdropped""").fetchall()}
-        refs = {(r["t"], r["c"]): (r["rt"], r["rc"]) for r in conn.execute(
-            """SELECT k.conrelid::regclass::text AS t, a.attname AS c, k.confrelid::regclass::text AS rt,
+               WHERE n.nspname = 'public' AND a.attidentity <> '' AND NOT a.attisdropped"""
+            ).fetchall()
+        }
+        refs = {
+            (r["t"], r["c"]): (r["rt"], r["rc"])
+            for r in conn.execute(
+                """SELECT k.conrelid::regclass::text AS t, a.attname AS c, k.confrelid::regclass::text AS rt,
                       fa.attname AS rc
                  FROM pg_constraint k
                  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
                  JOIN pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = k.confkey[1]
-                WHERE k.contype = 'f' AND cardinality(k.conkey) = 1""").fetchall()}
+                WHERE k.contype = 'f' AND cardinality(k.conkey) = 1"""
+            ).fetchall()
+        }
         data: dict[str, list[dict[str, Any]]] = {
-            t: conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(t))).fetchall() for t in tables}
+            t: conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(t))).fetchall() for t in tables
+        }
     by_id = {(t, c): {r[c]: r for r in data[t]} for t, c in identity if t in data}
     memo: dict[tuple[str, Any], tuple] = {}
 

@@ -36,8 +36,11 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 # --------------------------------------------------------------------------- strategies
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
-json_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
 
 _year = st.integers(min_value=1, max_value=9999)
 _offsets = st.sampled_from(["Z", "+00:00", "-23:59", "+23:59", "+05:30", "-12:00", "", "+24:00", "z"])
@@ -55,12 +58,15 @@ def iso_times(draw) -> str:
 
 _time_like = iso_times() | st.text(max_size=30) | st.integers() | st.floats() | st.booleans() | st.none()
 manual_payloads = st.dictionaries(
-    st.sampled_from(["as_of", "dry_run", "force", "asof", "id", ""]), _time_like | json_values, max_size=4)
+    st.sampled_from(["as_of", "dry_run", "force", "asof", "id", ""]), _time_like | json_values, max_size=4
+)
 scheduled_events = st.fixed_dictionaries(
-    {"detail-type": st.sampled_from(["Scheduled Event", "scheduled event", "", "Object Created"])
-     | st.text(max_size=10),
-     "source": st.sampled_from(["aws.events", "jobctl.scheduler", "aws.s3"]) | st.text(max_size=10),
-     "time": _time_like},
+    {
+        "detail-type": st.sampled_from(["Scheduled Event", "scheduled event", "", "Object Created"])
+        | st.text(max_size=10),
+        "source": st.sampled_from(["aws.events", "jobctl.scheduler", "aws.s3"]) | st.text(max_size=10),
+        "time": _time_like,
+    },
     optional={"id": st.text(max_size=20) | st.integers(), "detail": json_values, "resources": json_values},
 )
 
@@ -116,8 +122,13 @@ def cron_fields(draw) -> str:
     return out
 
 
-cron_texts = st.lists(cron_fields(), min_size=1, max_size=7).map(" ".join) | st.text(max_size=30) | st.sampled_from(
-    ["@hourly", "@weekly", "@yearly", "cron(0 0 * * ? *)", "rate(5 minutes)", "", "     ", "0 0 30 2 *"])
+cron_texts = (
+    st.lists(cron_fields(), min_size=1, max_size=7).map(" ".join)
+    | st.text(max_size=30)
+    | st.sampled_from(
+        ["@hourly", "@weekly", "@yearly", "cron(0 0 * * ? *)", "rate(5 minutes)", "", "     ", "0 0 30 2 *"]
+    )
+)
 
 
 @PROPERTY
@@ -153,7 +164,8 @@ def test_any_text_is_a_cron_or_a_cron_error(text: str) -> None:
 PASSWORD = "Hostile-Cli-S3cret-pw9"
 UNREACHABLE = f"postgresql://jobs:{PASSWORD}@127.0.0.1:1/app?connect_timeout=2"
 names = st.text(min_size=0, max_size=30) | st.sampled_from(
-    ["update-user-streaks'; DROP TABLE users; --", "--help", "-", "../../etc/passwd", "UPDATE-USER-STREAKS"])
+    ["update-user-streaks'; DROP TABLE users; --", "--help", "-", "../../etc/passwd", "UPDATE-USER-STREAKS"]
+)
 
 
 def invoke_cli(args: list[str]) -> tuple[int, str, str]:
@@ -173,8 +185,9 @@ def assert_clear(args: list[str], code: int, out: str, err: str, *, progress: bo
         assert len(err.strip().splitlines()) == 1, (args, err)
 
 
-CLI_PROPERTY = settings(max_examples=60, deadline=None,
-                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+CLI_PROPERTY = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 
 
 @CLI_PROPERTY
@@ -233,11 +246,17 @@ def test_cli_reschedule_any_cron(monkeypatch) -> None:
         assert boto3.client("events").describe_rule(Name=rule_name("update-user-streaks"))["State"] == "ENABLED"
 
 
-@pytest.mark.parametrize("args", [
-    ["pause", "no-such-job"], ["logs", "--job", "x'; DROP TABLE users; --"], ["run", "update-user-streaks", "--event",
-                                                                           "/nonexistent/event.json"],
-    ["reschedule", "update-user-streaks", "0 0 * * * *"], ["simulate", "--start", "yesterday"], ["list", "--bogus"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pause", "no-such-job"],
+        ["logs", "--job", "x'; DROP TABLE users; --"],
+        ["run", "update-user-streaks", "--event", "/nonexistent/event.json"],
+        ["reschedule", "update-user-streaks", "0 0 * * * *"],
+        ["simulate", "--start", "yesterday"],
+        ["list", "--bogus"],
+    ],
+)
 def test_cli_refusals_are_one_line_with_exit_code_2(args: list[str]) -> None:
     code, out, err = invoke_cli(args)
     assert_clear(args, code, out, err)
@@ -275,8 +294,10 @@ def test_hostile_text_reaches_sql_only_as_data(runner_db):
 
 
 def test_hostile_event_text_is_refused_before_any_sql(runner_db):
-    for event in ({"as_of": "2026-11-28T00:00:00Z'; DROP TABLE users; --"},
-                  {"detail-type": "Scheduled Event", "source": "aws.events", "time": "'; DELETE FROM users; --"}):
+    for event in (
+        {"as_of": "2026-11-28T00:00:00Z'; DROP TABLE users; --"},
+        {"detail-type": "Scheduled Event", "source": "aws.events", "time": "'; DELETE FROM users; --"},
+    ):
         with pytest.raises(ValidationError):
             parse_event(JOB, event, now=NOW)
     assert runner_db.execute("SELECT count(*) AS n FROM cron_job_logs").fetchone()["n"] == 0
@@ -303,11 +324,15 @@ def test_no_secret_in_results_logs_metrics_or_stored_errors(conn, admin_url, run
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"ALTER DATABASE \"{dbname}\" SET test.secret = '{SECRET}'")
     host = conn.info.host
-    url = (f"postgresql://{conn.info.user}:{SECRET}@/{dbname}?host={host}&port={conn.info.port}"
-           if host.startswith("/") else f"postgresql://{conn.info.user}:{SECRET}@{host}:{conn.info.port}/{dbname}")
+    url = (
+        f"postgresql://{conn.info.user}:{SECRET}@/{dbname}?host={host}&port={conn.info.port}"
+        if host.startswith("/")
+        else f"postgresql://{conn.info.user}:{SECRET}@{host}:{conn.info.port}/{dbname}"
+    )
     runner_on(url)
-    leaky = registry.Job(name="leaky-job", cron="0 * * * *", description="leaks", sql_function="leaky",
-                         summary_keys=("n",))
+    leaky = registry.Job(
+        name="leaky-job", cron="0 * * * *", description="leaks", sql_function="leaky", summary_keys=("n",)
+    )
     # When it fails through the Lambda handler's code path (the runner, with Powertools logging)
     with pytest.raises(JobsError) as info:
         run(RunRequest(job=leaky, as_of=utc(2026, 11, 28), trigger=Trigger.SCHEDULE), request_id="req-secret")

@@ -45,15 +45,16 @@ def new_migrations(tmp_path):
     return versioned, functions
 
 
-def test_migrating_while_jobs_run_fails_no_job_and_applies_each_migration_once(
-        conn, db_url, runner_on, new_migrations):
+def test_migrating_while_jobs_run_fails_no_job_and_applies_each_migration_once(conn, db_url, runner_on, new_migrations):
     # Given a little data for the jobs
     users = [make_user(conn, created_at=utc(2026, 10, 1)) for _ in range(5)]
     for uid in users:
         record_activity(conn, uid, utc(2026, 10, 31, 12), xp=5 * uid)
     for reporter in users[1:4]:
-        conn.execute("INSERT INTO user_reports (reporter_id, reported_user_id, created_at) VALUES (%s, %s, %s)",
-                     (reporter, users[0], utc(2026, 10, 31, 23)))
+        conn.execute(
+            "INSERT INTO user_reports (reporter_id, reported_user_id, created_at) VALUES (%s, %s, %s)",
+            (reporter, users[0], utc(2026, 10, 31, 23)),
+        )
     runner_on(db_url)
     versioned, functions = new_migrations
     started = threading.Barrier(len(JOBS) + 1)
@@ -102,18 +103,26 @@ def test_migrating_while_jobs_run_fails_no_job_and_applies_each_migration_once(
     rows = conn.execute("""SELECT job_name, status, count(*) AS n FROM cron_job_logs
                            GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
     assert [(r["job_name"], r["status"], r["n"]) for r in rows] == [
-        (name, "succeeded", OCCURRENCES) for name in sorted(JOBS)]
+        (name, "succeeded", OCCURRENCES) for name in sorted(JOBS)
+    ]
     # and the two deploys together applied each new file exactly once
     assert sorted(name for names in applied for name in names) == [
-        "V900__deploy_under_load.sql", "V901__deploy_next.sql", "cleanup_expired_sessions.sql"]
+        "V900__deploy_under_load.sql",
+        "V901__deploy_next.sql",
+        "cleanup_expired_sessions.sql",
+    ]
     assert [r["deploy"] for r in conn.execute("SELECT deploy FROM deploy_marker ORDER BY 1").fetchall()] == [1, 2]
     recorded = conn.execute("""SELECT version, count(*) AS n FROM schema_migrations
                                WHERE version IN ('V900', 'V901') GROUP BY 1 ORDER BY 1""").fetchall()
     assert [(r["version"], r["n"]) for r in recorded] == [("V900", 1), ("V901", 1)]
     # and the job function replaced while its job ran is recorded at its new version
     edited = next(m for m in discover(versioned, functions) if m.version == "R:cleanup_expired_sessions.sql")
-    assert conn.execute("SELECT checksum FROM schema_migrations WHERE version = %s",
-                        (edited.version,)).fetchone()["checksum"] == edited.checksum
+    assert (
+        conn.execute("SELECT checksum FROM schema_migrations WHERE version = %s", (edited.version,)).fetchone()[
+            "checksum"
+        ]
+        == edited.checksum
+    )
     assert conn.execute("SELECT count(*) AS n FROM cron_job_logs WHERE status = 'running'").fetchone()["n"] == 0
     # and the deploy really happened under load: runs were in progress while V900 was being applied
     during = conn.execute("""

@@ -33,12 +33,15 @@ def seed_small(conn) -> None:
         record_activity(conn, uid, utc(2026, 10, 31, 12), xp=10, messages=1)
     conn.execute("INSERT INTO challenge_templates (title) VALUES ('Say hello')")
     conn.execute("INSERT INTO stories (user_id, created_at) VALUES (%s, %s)", (users[0], utc(2026, 10, 30)))
-    conn.execute("INSERT INTO typing_indicators VALUES (1, %s, %s, %s)",
-                 (users[1], utc(2026, 10, 31), utc(2026, 10, 31, 0, 1)))
+    conn.execute(
+        "INSERT INTO typing_indicators VALUES (1, %s, %s, %s)", (users[1], utc(2026, 10, 31), utc(2026, 10, 31, 0, 1))
+    )
     conn.execute("INSERT INTO user_presence VALUES (%s, true, %s)", (users[2], utc(2026, 10, 31)))
     for reporter in users[1:]:
-        conn.execute("INSERT INTO user_reports (reporter_id, reported_user_id, created_at) VALUES (%s, %s, %s)",
-                     (reporter, users[0], utc(2026, 10, 31)))
+        conn.execute(
+            "INSERT INTO user_reports (reporter_id, reported_user_id, created_at) VALUES (%s, %s, %s)",
+            (reporter, users[0], utc(2026, 10, 31)),
+        )
 
 
 def test_every_job_runs_through_the_runner_as_the_job_role(conn, job_user_url, runner_on):
@@ -78,11 +81,15 @@ def test_the_job_role_runs_failures_skips_and_the_watchdog(conn, job_user_url, r
     assert run(RunRequest(job=streaks, as_of=AS_OF, trigger=Trigger.SCHEDULE)).status is Status.SUCCEEDED
     assert run(RunRequest(job=streaks, as_of=AS_OF, trigger=Trigger.SCHEDULE)).status is Status.SKIPPED
     # and a run abandoned past its deadline is reaped by the next delivery (an UPDATE by the role)
-    conn.execute("""INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
+    conn.execute(
+        """INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
                     VALUES ('update-user-streaks', 'running', 'schedule', %s, clock_timestamp() - interval '1 s')""",
-                 (AS_OF + timedelta(days=1),))
-    assert run(RunRequest(job=streaks, as_of=AS_OF + timedelta(days=1), trigger=Trigger.SCHEDULE)).status \
+        (AS_OF + timedelta(days=1),),
+    )
+    assert (
+        run(RunRequest(job=streaks, as_of=AS_OF + timedelta(days=1), trigger=Trigger.SCHEDULE)).status
         is Status.SUCCEEDED
+    )
     statuses = [r["status"] for r in conn.execute("SELECT status FROM cron_job_logs ORDER BY id").fetchall()]
     assert statuses == ["failed", "succeeded", "skipped", "failed", "succeeded"]
     # and the watchdog can read what it needs
@@ -92,11 +99,28 @@ def test_the_job_role_runs_failures_skips_and_the_watchdog(conn, job_user_url, r
 
 
 APP_TABLES = [
-    "users", "user_daily_activity", "user_gamification", "streak_days", "challenge_templates",
-    "daily_challenges", "user_challenge_progress", "messages", "stories", "story_views", "story_reactions",
-    "typing_indicators", "user_presence", "user_reports", "moderation_actions", "notifications",
-    "daily_metrics", "leaderboard_period", "mv_global_leaderboard", "mv_weekly_leaderboard",
-    "mv_language_leaderboard", "schema_migrations",
+    "users",
+    "user_daily_activity",
+    "user_gamification",
+    "streak_days",
+    "challenge_templates",
+    "daily_challenges",
+    "user_challenge_progress",
+    "messages",
+    "stories",
+    "story_views",
+    "story_reactions",
+    "typing_indicators",
+    "user_presence",
+    "user_reports",
+    "moderation_actions",
+    "notifications",
+    "daily_metrics",
+    "leaderboard_period",
+    "mv_global_leaderboard",
+    "mv_weekly_leaderboard",
+    "mv_language_leaderboard",
+    "schema_migrations",
 ]
 
 
@@ -111,9 +135,13 @@ def refused(url: str, statement: str, params=None) -> str:
 
 
 def test_the_app_tables_cover_the_schema(conn):
-    names = {r["relname"] for r in conn.execute(
-        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm', 'v', 'p')""").fetchall()}
+    names = {
+        r["relname"]
+        for r in conn.execute(
+            """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm', 'v', 'p')"""
+        ).fetchall()
+    }
     # every relation but the run log (and its views) is in the list this file checks
     assert names - set(APP_TABLES) == {"cron_job_logs", "v_recent_cron_jobs", "v_cron_job_stats"}
 
@@ -125,8 +153,10 @@ def test_the_job_role_cannot_read_any_app_table(job_user_url, table):
 
 def test_the_job_role_cannot_read_emails_drop_alter_create_or_rewrite_history(conn, job_user_url):
     make_user(conn)
-    conn.execute("INSERT INTO cron_job_logs (job_name, status, trigger, as_of, finished_at) "
-                 "VALUES ('x-job', 'succeeded', 'schedule', now(), now())")
+    conn.execute(
+        "INSERT INTO cron_job_logs (job_name, status, trigger, as_of, finished_at) "
+        "VALUES ('x-job', 'succeeded', 'schedule', now(), now())"
+    )
     denied = "42501"
     assert refused(job_user_url, "SELECT email FROM users") == denied
     assert refused(job_user_url, "DROP TABLE users") == denied  # must be owner
@@ -170,9 +200,12 @@ def test_the_functions_the_role_may_execute_are_exactly_the_jobs_and_their_check
         """SELECT p.proname, p.prosecdef, p.proconfig
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'public' AND has_function_privilege(%s, p.oid, 'EXECUTE')
-              AND NOT has_function_privilege('public', p.oid, 'EXECUTE')""", (JOB_ROLE,)).fetchall()
+              AND NOT has_function_privilege('public', p.oid, 'EXECUTE')""",
+        (JOB_ROLE,),
+    ).fetchall()
     expected = {job.work_function for job in registry.JOBS} | {
-        job.completion_check for job in registry.JOBS if job.completion_check}
+        job.completion_check for job in registry.JOBS if job.completion_check
+    }
     assert {r["proname"] for r in rows} == expected
     # each runs as its owner with a search_path no temporary object can hijack
     for r in rows:
@@ -185,15 +218,21 @@ def test_the_vacuum_grants_match_the_tables_database_maintenance_vacuums(conn):
     rows = conn.execute(
         """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')
-             AND has_table_privilege(%s, c.oid, 'MAINTAIN')""", (JOB_ROLE,)).fetchall()
+             AND has_table_privilege(%s, c.oid, 'MAINTAIN')""",
+        (JOB_ROLE,),
+    ).fetchall()
     assert {r["relname"] for r in rows} == set(jobs.VACUUM_TABLES)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "shared/migrations.py re-applies only the repeatable files that changed; CREATE OR REPLACE "
-    "FUNCTION resets SECURITY DEFINER, so an edited job file loses it until zz_job_role_grants.sql "
-    "is re-applied too (the fix belongs in shared/migrations.py: re-apply zz_* whenever any "
-    "repeatable file is applied)"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "shared/migrations.py re-applies only the repeatable files that changed; CREATE OR REPLACE "
+        "FUNCTION resets SECURITY DEFINER, so an edited job file loses it until zz_job_role_grants.sql "
+        "is re-applied too (the fix belongs in shared/migrations.py: re-apply zz_* whenever any "
+        "repeatable file is applied)"
+    ),
+)
 def test_an_edited_job_file_keeps_running_as_its_owner(conn, tmp_path, job_user_url, runner_on):
     # Given a deployed database, and a later deploy that edits one job's SQL file
     functions = tmp_path / "functions"

@@ -52,8 +52,7 @@ def seeded(url: str, users: int, start) -> None:
         seed(conn, users=users, as_of=start, seed=5)
 
 
-def run_soak(urls, admin_url, server, runner_on, *, start, days, users, fault_seed,
-             per_job) -> tuple[Report, Report]:
+def run_soak(urls, admin_url, server, runner_on, *, start, days, users, fault_seed, per_job) -> tuple[Report, Report]:
     clean_url, faulty_url = urls
     for url in urls:
         seeded(url, users, start)
@@ -61,8 +60,9 @@ def run_soak(urls, admin_url, server, runner_on, *, start, days, users, fault_se
     clean = Simulation(clean_url, admin_url, traffic=traffic).run(start, days)
     runner_on(faulty_url)
     caps = {"restart_between": 3, "restart_during": 3, "outage": 4}
-    faulty = Simulation(faulty_url, admin_url, server=server, seed=fault_seed, traffic=traffic, per_job=per_job,
-                        caps=caps).run(start, days)
+    faulty = Simulation(
+        faulty_url, admin_url, server=server, seed=fault_seed, traffic=traffic, per_job=per_job, caps=caps
+    ).run(start, days)
     verify(clean_url, faulty_url, start, days, faulty)
     return clean, faulty
 
@@ -75,15 +75,26 @@ def verify(clean_url: str, faulty_url: str, start, days: int, report: Report) ->
             done = c.execute("""SELECT job_name, as_of, count(*) AS n FROM cron_job_logs
                                 WHERE status = 'succeeded' AND NOT forced GROUP BY 1, 2""").fetchall()
             missing = plan - {(r["job_name"], r["as_of"]) for r in done}
-            assert not missing, [(m, [(r["status"], r["request_id"], r["error_message"]) for r in c.execute(
-                "SELECT * FROM cron_job_logs WHERE job_name = %s AND as_of = %s ORDER BY id", m)])
-                for m in sorted(missing)]
+            assert not missing, [
+                (
+                    m,
+                    [
+                        (r["status"], r["request_id"], r["error_message"])
+                        for r in c.execute(
+                            "SELECT * FROM cron_job_logs WHERE job_name = %s AND as_of = %s ORDER BY id", m
+                        )
+                    ],
+                )
+                for m in sorted(missing)
+            ]
             assert {(r["job_name"], r["as_of"]) for r in done} == plan
             assert [r for r in done if r["n"] != 1] == []
             assert c.execute("SELECT count(*) AS n FROM cron_job_logs WHERE status = 'running'").fetchone()["n"] == 0
         # the clean run needed nothing but one succeeded run per occurrence
-        assert clean_conn.execute("SELECT count(*) AS n FROM cron_job_logs WHERE status <> 'succeeded'"
-                                  ).fetchone()["n"] == 0
+        assert (
+            clean_conn.execute("SELECT count(*) AS n FROM cron_job_logs WHERE status <> 'succeeded'").fetchone()["n"]
+            == 0
+        )
         # and no notification was sent twice, and the same ones were sent
         per_key = "SELECT user_id, kind, dedup_key, count(*) AS n FROM notifications GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         faulty_notes = conn.execute(per_key).fetchall()
@@ -115,8 +126,9 @@ def check_fault(fault, rows) -> None:
     elif fault.kind in FAILING and first["status"] == "skipped":
         # the attempt found its occurrence still held by an earlier attempt that died (abandoned, or cut
         # off by an outage) before that one's deadline: it did no work, and raised so Lambda retries
-        assert message.startswith(f"duplicate delivery: occurrence {fault.as_of:%Y-%m-%dT%H:%M:%SZ} is already "
-                                  "running"), where
+        assert message.startswith(
+            f"duplicate delivery: occurrence {fault.as_of:%Y-%m-%dT%H:%M:%SZ} is already running"
+        ), where
     elif fault.kind == "timeout":
         assert first["status"] == "failed" and "cancelled after reaching its time budget" in message, where
         assert first["metadata"]["error_type"] == "JobTimeout", where
@@ -131,16 +143,26 @@ def check_fault(fault, rows) -> None:
 
 
 def summary(clean: Report, faulty: Report) -> str:
-    return (f"clean: {clean.occurrences} occurrences in {clean.seconds:.1f} s; faulty: {faulty.attempts} attempts "
-            f"for {faulty.deliveries} deliveries in {faulty.seconds:.1f} s, faults {faulty.fault_counts()}, "
-            f"{faulty.redrives} DLQ re-drives, {faulty.skipped_returns} skipped")
+    return (
+        f"clean: {clean.occurrences} occurrences in {clean.seconds:.1f} s; faulty: {faulty.attempts} attempts "
+        f"for {faulty.deliveries} deliveries in {faulty.seconds:.1f} s, faults {faulty.fault_counts()}, "
+        f"{faulty.redrives} DLQ re-drives, {faulty.skipped_returns} skipped"
+    )
 
 
 def test_small_chaos_soak(twin_databases, admin_url, embedded_server, runner_on, quiet_logger, capsys):
     started = time.monotonic()
-    clean, faulty = run_soak(twin_databases, admin_url, embedded_server, runner_on, start=SMALL["start"],
-                             days=SMALL["days"], users=SMALL["users"], fault_seed=SMALL["seeds"][0],
-                             per_job=SMALL["per_job"])
+    clean, faulty = run_soak(
+        twin_databases,
+        admin_url,
+        embedded_server,
+        runner_on,
+        start=SMALL["start"],
+        days=SMALL["days"],
+        users=SMALL["users"],
+        fault_seed=SMALL["seeds"][0],
+        per_job=SMALL["per_job"],
+    )
     with capsys.disabled():
         print(f"\nsmall soak ({time.monotonic() - started:.1f} s in all): {summary(clean, faulty)}")
 
@@ -149,7 +171,16 @@ def test_small_chaos_soak(twin_databases, admin_url, embedded_server, runner_on,
 @pytest.mark.parametrize("fault_seed", LONG["seeds"])
 def test_long_chaos_soak(fault_seed, twin_databases, admin_url, embedded_server, runner_on, quiet_logger, capsys):
     started = time.monotonic()
-    clean, faulty = run_soak(twin_databases, admin_url, embedded_server, runner_on, start=LONG["start"],
-                             days=LONG["days"], users=LONG["users"], fault_seed=fault_seed, per_job=LONG["per_job"])
+    clean, faulty = run_soak(
+        twin_databases,
+        admin_url,
+        embedded_server,
+        runner_on,
+        start=LONG["start"],
+        days=LONG["days"],
+        users=LONG["users"],
+        fault_seed=fault_seed,
+        per_job=LONG["per_job"],
+    )
     with capsys.disabled():
         print(f"\nlong soak seed {fault_seed} ({time.monotonic() - started:.1f} s in all): {summary(clean, faulty)}")
