@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
 
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@\s]*)@", re.IGNORECASE)
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
@@ -23,11 +24,14 @@ DEPENDENCY_SQLSTATE = "JB001"
 
 
 def register_secret_url(url: str) -> None:
-    """Remember the password of a connection URL so :func:`redact` can scrub it anywhere."""
+    """Remember the password of a connection string (URL or key=value) so :func:`redact` scrubs it."""
     try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
+        password = conninfo_to_dict(url).get("password")
+    except Exception:  # malformed: fall back to URL parsing
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
     for candidate in (password, unquote(password) if password else None):
         if candidate and len(candidate) >= 4:
             _known_secrets.add(candidate)

@@ -4,7 +4,7 @@
   its own transaction, and recorded with a checksum. An applied file that changed is
   refused: write a new migration instead.
 - ``shared/sql/functions/*.sql`` (the jobs' SQL functions, ``CREATE OR REPLACE``) are
-  re-applied, in name order after the versioned ones, whenever their content changes,
+  re-applied, all of them in name order after the versioned ones, whenever any changes,
   so a job's SQL is edited in place and reviewed as a normal diff.
 
 Two copies started at once (two deploys, a deploy during a run) are serialised by a
@@ -102,6 +102,11 @@ def pending(conn: Conn, migrations: list[Migration] | None = None) -> list[Migra
                     "restore it and put the change in a new migration"
                 )
             todo.append(m)
+    if any(m.version.startswith("R:") for m in todo):
+        # The function files are applied as a set, in name order: a later file may adjust
+        # what an earlier one creates (zz_job_role_grants.sql makes the job functions run as
+        # their owner, which CREATE OR REPLACE FUNCTION resets), so one change re-applies all.
+        todo = [m for m in todo if m.version.startswith("V")] + [m for m in migrations if m.version.startswith("R:")]
     return todo
 
 
@@ -114,10 +119,11 @@ def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[str]:
             with transaction(conn):
                 _lock(conn)
                 # Re-check under the lock: a concurrent copy may have applied it meanwhile.
+                # (Function files are re-applied as a set; doing that twice is harmless.)
                 recorded = conn.execute(
                     "SELECT checksum FROM schema_migrations WHERE version = %(v)s", {"v": m.version}
                 ).fetchone()
-                if recorded and recorded["checksum"] == m.checksum:
+                if recorded and m.version.startswith("V"):
                     continue
                 conn.execute(m.sql.encode())  # bytes: no placeholder parsing; many statements
                 conn.execute(

@@ -239,3 +239,18 @@ def test_a_hand_run_in_sql_never_overlaps_a_scheduled_run(conn):
     assert conn.execute("SELECT count(*) AS n FROM daily_challenges").fetchone()["n"] == 0
     assert conn.execute("SELECT status FROM cron_job_logs WHERE job_name = 'reset_daily_challenges'"
                         ).fetchone()["status"] == "skipped"
+
+
+def test_one_changed_function_file_reapplies_all_of_them_in_order(empty_db_url, dirs):
+    # Given a later function file that adjusts what an earlier one creates
+    versioned, functions = dirs
+    a = _write(functions, "a.sql", "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;")
+    _write(functions, "zz.sql", "ALTER FUNCTION f() SECURITY DEFINER;")
+    conn = connect(empty_db_url)
+    migrate(conn, discover(versioned, functions))
+    # When only the earlier file changes
+    a.write_text("CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 2 $$;")
+    applied = migrate(conn, discover(versioned, functions))
+    # Then the later one is re-applied too, so its adjustment survives
+    assert applied == ["a.sql", "zz.sql"]
+    assert conn.execute("SELECT prosecdef FROM pg_proc WHERE proname = 'f'").fetchone()["prosecdef"] is True

@@ -224,15 +224,6 @@ def test_the_vacuum_grants_match_the_tables_database_maintenance_vacuums(conn):
     assert {r["relname"] for r in rows} == set(jobs.VACUUM_TABLES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "shared/migrations.py re-applies only the repeatable files that changed; CREATE OR REPLACE "
-        "FUNCTION resets SECURITY DEFINER, so an edited job file loses it until zz_job_role_grants.sql "
-        "is re-applied too (the fix belongs in shared/migrations.py: re-apply zz_* whenever any "
-        "repeatable file is applied)"
-    ),
-)
 def test_an_edited_job_file_keeps_running_as_its_owner(conn, tmp_path, job_user_url, runner_on):
     # Given a deployed database, and a later deploy that edits one job's SQL file
     functions = tmp_path / "functions"

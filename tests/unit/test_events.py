@@ -75,3 +75,10 @@ def test_bad_events_are_refused_with_a_clear_message(event, message):
 def test_small_clock_skew_is_tolerated():
     skewed = NOW + timedelta(minutes=4)
     assert parse_event(JOB, {"as_of": skewed.isoformat()}, now=NOW).as_of == skewed
+
+
+def test_passwords_of_key_value_connection_strings_are_redacted_too():
+    from shared.errors import redact, register_secret_url
+
+    register_secret_url("host=db.example user=jobs password=KeyValue-S3cret dbname=app")
+    assert "KeyValue-S3cret" not in redact("FATAL: bad password KeyValue-S3cret for user jobs")
