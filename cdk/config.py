@@ -41,6 +41,7 @@ class StackConfig:
 
     name_prefix: str = ""
     database_secret_arn: str | None = None
+    migrations_secret_arn: str | None = None
     vpc_id: str | None = None
     subnet_ids: tuple[str, ...] = ()
     security_group_id: str | None = None
@@ -55,6 +56,12 @@ class StackConfig:
         if self.database_secret_arn and not _SECRET_ARN.match(self.database_secret_arn):
             raise ContextError(f"databaseSecretArn {self.database_secret_arn!r} is not a Secrets Manager "
                                "secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)")
+        if self.migrations_secret_arn and not _SECRET_ARN.match(self.migrations_secret_arn):
+            raise ContextError(f"migrationsSecretArn {self.migrations_secret_arn!r} is not a Secrets Manager "
+                               "secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)")
+        if self.migrations_secret_arn and not self.database_secret_arn:
+            raise ContextError("migrationsSecretArn (the schema owner's connection, for migrations only) needs "
+                               "databaseSecretArn (the job user's connection, for the jobs and the watchdog)")
         for label, value, prefix in (("vpcId", self.vpc_id, "vpc"), ("securityGroupId", self.security_group_id, "sg"),
                                      *(("subnetIds", s, "subnet") for s in self.subnet_ids)):
             if value and not re.fullmatch(rf"{prefix}-[0-9a-f]{{8,17}}", value):
@@ -74,6 +81,7 @@ class StackConfig:
         return cls(
             name_prefix=_text(get("namePrefix")) or "",
             database_secret_arn=_text(get("databaseSecretArn")),
+            migrations_secret_arn=_text(get("migrationsSecretArn")),
             vpc_id=_text(get("vpcId")),
             subnet_ids=_list(get("subnetIds")),
             security_group_id=_text(get("securityGroupId")),

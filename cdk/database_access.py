@@ -1,4 +1,4 @@
-"""Database access: the one secret every function may read, and the optional VPC placement."""
+"""Database access: the connection secret(s) the functions read, and the optional VPC placement."""
 
 from __future__ import annotations
 
@@ -22,12 +22,16 @@ class DatabaseAccess(Construct):
 
     With ``secret_arn`` the functions read that secret (the connection URL, or RDS-style JSON).
     Without it the stack creates an empty secret: the operator stores the URL in it after the
-    first deploy. With ``vpc_id`` + ``subnet_ids`` (and optionally ``security_group_id``) every
+    first deploy. With ``migrations_secret_arn`` too (the schema owner's connection), the
+    migrate function reads only that one and the job and watchdog functions only ``secret_arn``
+    (a login user in the ``scheduled_jobs_runner`` role); without it, every function reads
+    ``secret_arn``, so the jobs run as whoever migrates (the owner).
+    With ``vpc_id`` + ``subnet_ids`` (and optionally ``security_group_id``) every
     function runs in those subnets.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, secret_arn: str | None,
-                 vpc_id: str | None = None, subnet_ids: tuple[str, ...] = (),
+                 migrations_secret_arn: str | None = None, vpc_id: str | None = None, subnet_ids: tuple[str, ...] = (),
                  security_group_id: str | None = None) -> None:
         super().__init__(scope, construct_id)
         self.created_secret = secret_arn is None
@@ -45,10 +49,13 @@ class DatabaseAccess(Construct):
                 "how to change a Supabase password.",
             )
             self.secret: secretsmanager.ISecret = secret
-        elif _COMPLETE_ARN.search(secret_arn):
-            self.secret = secretsmanager.Secret.from_secret_complete_arn(self, "Secret", secret_arn)
         else:
-            self.secret = secretsmanager.Secret.from_secret_partial_arn(self, "Secret", secret_arn)
+            self.secret = self._existing("Secret", secret_arn)
+        # The secret the migrate function reads: the owner's when split, else the same one.
+        self.split = bool(migrations_secret_arn) and migrations_secret_arn != secret_arn
+        self.migrations_secret: secretsmanager.ISecret = (
+            self._existing("MigrationsSecret", migrations_secret_arn) if self.split and migrations_secret_arn
+            else self.secret)
 
         self.vpc: ec2.IVpc | None = None
         self.subnets: list[ec2.ISubnet] = []
@@ -73,6 +80,11 @@ class DatabaseAccess(Construct):
                 )
                 self.security_groups = [group]
 
+    def _existing(self, construct_id: str, arn: str) -> secretsmanager.ISecret:
+        if _COMPLETE_ARN.search(arn):
+            return secretsmanager.Secret.from_secret_complete_arn(self, construct_id, arn)
+        return secretsmanager.Secret.from_secret_partial_arn(self, construct_id, arn)
+
     @property
     def in_vpc(self) -> bool:
         return self.vpc is not None
@@ -84,6 +96,6 @@ class DatabaseAccess(Construct):
         return {"vpc": self.vpc, "vpc_subnets": ec2.SubnetSelection(subnets=self.subnets),
                 "security_groups": self.security_groups}
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        """GetSecretValue and DescribeSecret on this one secret, nothing broader."""
-        self.secret.grant_read(grantee)
+    def grant_read(self, grantee: iam.IGrantable, secret: secretsmanager.ISecret | None = None) -> None:
+        """GetSecretValue and DescribeSecret on one secret (the jobs' by default), nothing broader."""
+        (secret or self.secret).grant_read(grantee)

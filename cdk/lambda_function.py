@@ -6,6 +6,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from cdk.database_access import DatabaseAccess
@@ -28,13 +29,16 @@ def python_function(scope: Construct, construct_id: str, *, code: lambda_.Code, 
                     function_name: str | None, description: str, memory_mb: int, timeout_s: int,
                     database: DatabaseAccess, log_retention: logs.RetentionDays,
                     environment: dict[str, str] | None = None,
+                    secret: secretsmanager.ISecret | None = None,
                     **function_props: object) -> lambda_.Function:
     """A Python 3.13 arm64 function with its own log group, X-Ray tracing, Powertools settings,
-    read access to the database secret only, and the database's network placement.
+    read access to one database secret only (``secret``, by default the jobs' secret), and the
+    database's network placement.
 
     Its role is made here rather than by CDK so that logging is granted on its own log group
     (instead of the AWSLambdaBasicExecutionRole managed policy, which allows any log group).
     """
+    secret = secret or database.secret
     log_group = logs.LogGroup(scope, f"{construct_id}Logs", retention=log_retention,
                               removal_policy=RemovalPolicy.RETAIN)
     role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -56,7 +60,7 @@ def python_function(scope: Construct, construct_id: str, *, code: lambda_.Code, 
         log_group=log_group,
         tracing=lambda_.Tracing.ACTIVE,
         environment={
-            "DATABASE_SECRET_ARN": database.secret.secret_arn,
+            "DATABASE_SECRET_ARN": secret.secret_arn,
             **POWERTOOLS_ENVIRONMENT,
             **(environment or {}),
         },
@@ -64,7 +68,7 @@ def python_function(scope: Construct, construct_id: str, *, code: lambda_.Code, 
         **function_props,  # type: ignore[arg-type]
     )
     function.node.add_dependency(log_group)
-    database.grant_read(function)
+    database.grant_read(function, secret)
     acknowledge(function, "AwsSolutions-L1",
                 "The project pins python3.13 deliberately: the bundled binary wheels (psycopg-binary, "
                 "pydantic-core) are fetched for cp313 (cdk/bundling.py) and the code is tested on 3.13. "

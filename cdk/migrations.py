@@ -49,6 +49,7 @@ class SchemaMigrations(Construct):
             memory_mb=256,
             timeout_s=TIMEOUT_S,
             database=database,
+            secret=database.migrations_secret,  # the schema owner's, when the jobs have their own user
             log_retention=log_retention,
             environment={"DATABASE_SECRET_CREATED_BY_STACK": "true" if database.created_secret else "false"},
         )

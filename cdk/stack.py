@@ -47,6 +47,7 @@ class ScheduledJobsStack(Stack):
         code = lambda_.Code.from_asset(str(build_asset(install_dependencies=not config.skip_bundling)))
 
         database = DatabaseAccess(self, "Database", secret_arn=config.database_secret_arn,
+                                  migrations_secret_arn=config.migrations_secret_arn,
                                   vpc_id=config.vpc_id, subnet_ids=config.subnet_ids,
                                   security_group_id=config.security_group_id)
 
@@ -82,8 +83,11 @@ class ScheduledJobsStack(Stack):
                    alarm_email=config.alarm_email, name_prefix=prefix)
 
         CfnOutput(self, "DatabaseSecretArn", value=database.secret.secret_arn,
-                  description="The secret holding the database connection URL"
+                  description="The secret holding the jobs' database connection URL"
                               + (" (created by the stack: fill it in)" if database.created_secret else ""))
+        if database.split:
+            CfnOutput(self, "MigrationsSecretArn", value=database.migrations_secret.secret_arn,
+                      description="The schema owner's connection, read by the migrate function only")
         CfnOutput(self, "MigrateFunctionName", value=migrations.function.function_name,
                   description='Run by hand with {"RequestType": "Update"} after filling in the secret')
         CfnOutput(self, "DeadLetterQueueUrl", value=dead_letter_queue.queue_url)

@@ -28,6 +28,13 @@ def test_command_line_values_are_parsed():
     assert config.name_prefix == "dev-"
 
 
+def test_migrations_secret_is_read():
+    jobs = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs"
+    owner = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:owner"
+    config = config_from(databaseSecretArn=jobs, migrationsSecretArn=f" {owner} ")
+    assert (config.database_secret_arn, config.migrations_secret_arn) == (jobs, owner)
+
+
 def test_cdk_json_lists_are_accepted():
     config = config_from(vpcId="vpc-00000001", subnetIds=["subnet-0000000a", "subnet-0000000b"])
     assert config.subnet_ids == ("subnet-0000000a", "subnet-0000000b")
@@ -40,6 +47,10 @@ def test_cdk_json_lists_are_accepted():
     ({"vpcId": "my-vpc", "subnetIds": "subnet-0000000a"}, "vpcId 'my-vpc' is not an id"),
     ({"vpcId": "vpc-00000001", "subnetIds": "subnet-a"}, "subnetIds 'subnet-a' is not an id"),
     ({"databaseSecretArn": "my-secret"}, "not a Secrets Manager secret ARN"),
+    ({"databaseSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs",
+      "migrationsSecretArn": "owner-secret"}, "migrationsSecretArn 'owner-secret' is not a Secrets Manager"),
+    ({"migrationsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:owner"},
+     "migrationsSecretArn .* needs databaseSecretArn"),
     ({"alarmEmail": "ops"}, "not an e-mail address"),
     ({"namePrefix": "Staging_"}, "namePrefix"),
 ])

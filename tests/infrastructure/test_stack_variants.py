@@ -85,3 +85,58 @@ def test_partial_arn_is_granted_with_secrets_managers_suffix_and_a_security_grou
     assert group["Properties"]["VpcId"] == VPC
     for fn in python_functions(synth).values():
         assert fn["VpcConfig"]["SecurityGroupIds"] == [{"Fn::GetAtt": [group_id, "GroupId"]}]
+
+
+MIGRATIONS_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/jobs-db-owner-GhIjKl"
+
+
+@pytest.fixture(scope="module")
+def split() -> Synthesized:
+    return synthesize(databaseSecretArn=SECRET_ARN, migrationsSecretArn=MIGRATIONS_ARN)
+
+
+def secret_resources_by_role(synth: Synthesized) -> dict[str, set]:
+    """Each role's logical id -> the resources its secretsmanager statements name."""
+    found: dict[str, set] = {}
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if any(str(a).startswith("secretsmanager:") for a in st["Action"]):
+                for role in policy["Properties"]["Roles"]:
+                    found.setdefault(role["Ref"], set()).add(st["Resource"])
+    return found
+
+
+def test_with_a_migrations_secret_only_the_migrate_function_reads_it(split):
+    # Given databaseSecretArn (the job user) and migrationsSecretArn (the schema owner)
+    by_role = secret_resources_by_role(split)
+    migrate = split.stack.node.find_child("Migrations").function
+    watchdog = split.stack.node.find_child("Watchdog").function
+    job_roles = {split.logical_id(s.function.role) for s in split.stack.jobs.values()}
+    job_roles.add(split.logical_id(watchdog.role))
+    migrate_role = split.logical_id(migrate.role)
+    # Then the migrate function's policy names the owner's secret only
+    assert by_role.pop(migrate_role) == {MIGRATIONS_ARN}
+    # And every job's and the watchdog's policy the job user's secret only; no other role reads one
+    assert set(by_role) == job_roles and len(job_roles) == len(JOBS) + 1
+    assert all(resources == {SECRET_ARN} for resources in by_role.values())
+    # And each function is told its own secret
+    variables = {fid: fn["Environment"]["Variables"]["DATABASE_SECRET_ARN"]
+                 for fid, fn in python_functions(split).items()}
+    assert variables.pop(split.logical_id(migrate)) == MIGRATIONS_ARN
+    assert set(variables.values()) == {SECRET_ARN} and len(variables) == len(JOBS) + 1
+    outputs = split.template.to_json()["Outputs"]
+    assert outputs["MigrationsSecretArn"]["Value"] == MIGRATIONS_ARN
+    assert outputs["DatabaseSecretArn"]["Value"] == SECRET_ARN
+
+
+def test_zero_cdk_nag_findings_with_two_secrets(split):
+    report = AwsSolutionsChecks(split.app).validate_scope(split.stack)
+    assert [v.rule_name for v in report.violations] == []
+
+
+def test_without_a_migrations_secret_every_function_reads_the_one_secret(synth):
+    # (the VPC variant above passes databaseSecretArn alone)
+    by_role = secret_resources_by_role(synth)
+    assert len(by_role) == len(JOBS) + 2
+    assert all(resources == {SECRET_ARN} for resources in by_role.values())
+    assert "MigrationsSecretArn" not in synth.template.to_json()["Outputs"]
