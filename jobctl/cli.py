@@ -121,6 +121,10 @@ def time_opt(text: str | None) -> datetime | None:
     return None if text is None else local.parse_time(text)
 
 
+#: The handler refuses an as_of before this year (shared.events).
+MIN_AS_OF_YEAR = 2000
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -331,14 +335,21 @@ def run(
 
 
 def _window(start: str, days: int) -> tuple[datetime, datetime]:
+    """The simulated window, refused (ValidationError) where the handler would refuse its occurrences."""
     begin = local.parse_time(start)
-    end = begin + timedelta(days=days)
-    if end > local.utcnow():
+    if days < 1:
+        raise ValidationError(f"--days {days}: simulate at least 1 day")
+    if begin.year < MIN_AS_OF_YEAR:
         raise ValidationError(
-            f"the window {local.iso(begin)} .. {local.iso(end)} reaches into the future, and a job refuses a "
+            f"--start {begin.date().isoformat()} is before the year {MIN_AS_OF_YEAR}, and a job refuses an as_of "
+            f"before {MIN_AS_OF_YEAR}; pick a later --start"
+        )
+    if begin > local.utcnow() - timedelta(days=days):  # compared this way round: no overflow near year 9999
+        raise ValidationError(
+            f"the window of {days} day(s) from {local.iso(begin)} reaches into the future, and a job refuses a "
             "future as_of; pick an earlier --start or fewer --days"
         )
-    return begin, end
+    return begin, begin + timedelta(days=days)
 
 
 def _simulate(
@@ -626,10 +637,14 @@ def invoke(
     """Invoke the deployed Lambda function synchronously and print its result."""
     with errors():
         from jobctl import aws
+        from shared.events import parse_event
 
-        name = job_arg(job).name
+        # Everything is validated before any AWS configuration is read (region, credentials):
+        # the payload exactly as the deployed handler will (an as_of in the future or before 2000).
+        job_ = job_arg(job)
         payload = local.manual_event(as_of=time_opt(as_of), dry_run=dry_run, force=force)
-        result = aws.invoke(aws.client("lambda"), name, payload, prefix=prefix)
+        parse_event(job_, payload)
+        result = aws.invoke(aws.client("lambda"), job_.name, payload, prefix=prefix)
         if as_json:
             output.print_json(result)
         else:
@@ -665,7 +680,8 @@ def pause(
     with errors():
         from jobctl import aws
 
-        _print_rule(aws.pause(aws.client("events"), job_arg(job).name, prefix=prefix), as_json, "paused")
+        name = job_arg(job).name  # validated before any AWS configuration is read
+        _print_rule(aws.pause(aws.client("events"), name, prefix=prefix), as_json, "paused")
 
 
 @app.command()
@@ -678,7 +694,8 @@ def resume(
     with errors():
         from jobctl import aws
 
-        _print_rule(aws.resume(aws.client("events"), job_arg(job).name, prefix=prefix), as_json, "resumed")
+        name = job_arg(job).name  # validated before any AWS configuration is read
+        _print_rule(aws.resume(aws.client("events"), name, prefix=prefix), as_json, "resumed")
 
 
 @app.command()
@@ -692,7 +709,8 @@ def reschedule(
     with errors():
         from jobctl import aws
 
-        name = job_arg(job).name
+        name = job_arg(job).name  # the name and the cron are validated before any AWS configuration is read
+        to_eventbridge(cron)
         rule = aws.reschedule(aws.client("events"), name, cron, prefix=prefix)
         _print_rule(rule, as_json, "rescheduled")
         if not as_json:

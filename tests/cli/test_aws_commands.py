@@ -162,6 +162,43 @@ def test_no_region_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -
     assert_one_line_error(jobctl("pause", "send-daily-reminders"), 1, "no AWS region")
 
 
+@pytest.fixture
+def no_aws_region(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """No region anywhere (nor credentials): any AWS call would fail with exit 1."""
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("pause", "nope"), "unknown job 'nope'"),
+        (("resume", "nope"), "unknown job 'nope'"),
+        (("reschedule", "nope", "0 0 * * *"), "unknown job 'nope'"),
+        (("reschedule", "send-daily-reminders", "0 25 * * *"), "out of range for the hour field"),
+        (("reschedule", "send-daily-reminders", "cron(0 20 * * ? *)"), "EventBridge expression"),
+        (("invoke", "nope"), "unknown job 'nope'"),
+        (("invoke", "update-user-streaks", "--as-of", "yesterday"), "is not a time"),
+        (("invoke", "update-user-streaks", "--as-of", "0001-01-02"), "before the year 2000"),
+        (("invoke", "update-user-streaks", "--as-of", "2999-01-01"), "in the future"),
+    ],
+)
+def test_bad_input_is_refused_before_reading_any_aws_configuration(
+    no_aws_region: None, args: tuple[str, ...], fragment: str
+) -> None:
+    # Given no AWS region (a call would exit 1 "no AWS region")
+    # Then the name, the cron and the time are refused first: a usage error, one line
+    assert_one_line_error(jobctl(*args), 2, fragment)
+
+
+def test_valid_input_without_a_region_reaches_aws_and_says_what_is_missing(no_aws_region: None) -> None:
+    for args in (("resume", "send-daily-reminders"), ("reschedule", "send-daily-reminders", "0 20 * * *"),
+                 ("invoke", "update-user-streaks", "--as-of", "2026-11-01"), ("status",)):
+        assert_one_line_error(jobctl(*args), 1, "no AWS region")
+
+
 # --------------------------------------------------------------------------- status
 
 

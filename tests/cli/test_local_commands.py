@@ -153,12 +153,34 @@ def test_a_failed_run_exits_1_with_one_line_and_is_logged(db_url: str, conn: Any
         (("logs", "no-such-job"), "unknown job"),
         (("simulate", "--start", "soon"), "is not a time"),
         (("simulate", "--start", "2999-01-01"), "future"),
+        (("simulate", "--start", "9999-12-31"), "future"),  # no overflow computing the window's end
+        (("simulate", "--start", "0001-01-02"), "before the year 2000"),
+        (("simulate", "--start", "1999-12-31T23:00:00Z"), "before the year 2000"),
         (("simulate", "--start", "2026-11-01", "--job", "nope"), "unknown job"),
         (("scheduler", "--job", "nope"), "unknown job"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(db_url: str, args: tuple[str, ...], fragment: str) -> None:
     assert_one_line_error(jobctl(db_url, *args), 2, fragment)
+
+
+@pytest.mark.parametrize("days", ["0", "-1"])
+def test_simulate_refuses_fewer_than_one_day(days: str) -> None:
+    # When a window of no day is asked for (no database needed: refused while parsing)
+    result = jobctl(None, "simulate", "--start", "2026-11-01", "--days", days)
+    # Then it is a usage error naming the option, and nothing ran
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert "--days" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_simulated_window_itself_refuses_fewer_than_one_day() -> None:
+    from jobctl.cli import _window
+    from shared.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="--days 0: simulate at least 1 day"):
+        _window("2026-11-01", 0)
+    assert _window("2026-11-01", 2) == (utc(2026, 11, 1), utc(2026, 11, 3))
 
 
 def test_bad_event_files_exit_2(db_url: str, tmp_path: Path) -> None:
