@@ -24,6 +24,7 @@ from jobctl import local, output
 from shared import registry
 from shared.cron import CronError, next_fire_times, to_eventbridge
 from shared.errors import JobsError, ValidationError, redact, translate
+from shared.events import MIN_AS_OF_YEAR
 
 app = typer.Typer(
     name="jobctl",
@@ -121,8 +122,6 @@ def time_opt(text: str | None) -> datetime | None:
     return None if text is None else local.parse_time(text)
 
 
-#: The handler refuses an as_of before this year (shared.events).
-MIN_AS_OF_YEAR = 2000
 
 
 @app.callback()

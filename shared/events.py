@@ -28,6 +28,8 @@ from shared.registry import Job
 
 #: How far ahead of the clock an as_of may be (clock skew between EventBridge and Lambda).
 FUTURE_TOLERANCE = timedelta(minutes=5)
+#: No occurrence is older than this year (catches a mistyped year; the app is younger).
+MIN_AS_OF_YEAR = 2000
 
 
 class Trigger(StrEnum):
@@ -120,6 +122,6 @@ def _check_time(moment: datetime, now: datetime) -> datetime:
             f"invalid as_of {moment.isoformat()}: it is in the future (now is {now.isoformat(timespec='seconds')}); "
             "a job can only run for an occurrence that has come"
         )
-    if moment.year < 2000:
-        raise ValidationError(f"invalid as_of {moment.isoformat()}: before the year 2000")
+    if moment.year < MIN_AS_OF_YEAR:
+        raise ValidationError(f"invalid as_of {moment.isoformat()}: before the year {MIN_AS_OF_YEAR}")
     return moment
