@@ -1,0 +1,57 @@
+"""jobctl bench's pure parts: the realistic as_of of each job, the guide's table, the targets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from jobctl import bench
+from shared import registry
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("now", "sunday"), [
+    (utc(2026, 11, 28, 17, 16), utc(2026, 11, 22)),      # Saturday: last Sunday
+    (utc(2026, 11, 29, 23, 59), utc(2026, 11, 22)),      # Sunday not over yet: the one before
+    (utc(2026, 11, 30, 0, 0), utc(2026, 11, 29)),        # Monday 00:00: Sunday's day has passed
+    (utc(2027, 1, 2, 12), utc(2026, 12, 27)),            # across a year end
+])
+def test_base_as_of_is_the_latest_sunday_whose_whole_day_has_passed(now, sunday):
+    assert bench.base_as_of(now) == sunday
+
+
+def test_each_job_runs_at_its_own_fire_time_that_sunday():
+    base = utc(2026, 11, 22)
+    as_of = {job.name: bench.job_as_of(job, base) for job in registry.JOBS}
+    assert as_of == {
+        "reset-daily-challenges": base,
+        "update-user-streaks": base,
+        "calculate-daily-metrics": utc(2026, 11, 22, 1),
+        "send-daily-reminders": utc(2026, 11, 22, 18),
+        "cleanup-expired-stories": base,
+        "cleanup-expired-sessions": base,
+        "process-moderation-queue": base,
+        "send-weekly-reports": base,
+        "cleanup-inactive-accounts": base,  # monthly: not due that day
+        "update-leaderboards": base,
+        "database-maintenance": base,
+    }
+
+
+def test_the_guides_table_and_the_targets_name_real_jobs():
+    assert set(bench.GUIDE_ESTIMATE_S) <= set(registry.BY_NAME)
+    assert set(bench.TARGET_S) <= set(registry.BY_NAME)
+    assert bench.guide_text("update-leaderboards") == "5-30 s"
+    assert bench.guide_text("cleanup-expired-sessions") == "< 1 s"
+    assert bench.target_s("send-weekly-reports") == 10.0
+    assert bench.target_s("cleanup-expired-sessions") == 1.0
+
+
+def test_the_data_set_name_carries_users_seed_and_schema():
+    name = bench.dataset_name(1_000_000, 42)
+    assert name == f"bench_1000000_42_{bench.schema_key()}"
+    assert len(name) < 63  # a Postgres identifier
