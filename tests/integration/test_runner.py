@@ -222,7 +222,8 @@ def test_a_backend_killed_mid_run_leaves_a_failed_row_and_no_work(db, db_url):
         for _ in range(100):
             killed = killer.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'SELECT \"job_probe\"%' AND pid <> pg_backend_pid()").fetchall()
+                "WHERE datname = current_database() AND query LIKE 'SELECT \"job_probe\"%' "
+                "AND state = 'active' AND pid <> pg_backend_pid()").fetchall()
             if killed:
                 break
             threading.Event().wait(0.05)
