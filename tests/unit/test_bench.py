@@ -14,12 +14,15 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("now", "sunday"), [
-    (utc(2026, 11, 28, 17, 16), utc(2026, 11, 22)),      # Saturday: last Sunday
-    (utc(2026, 11, 29, 23, 59), utc(2026, 11, 22)),      # Sunday not over yet: the one before
-    (utc(2026, 11, 30, 0, 0), utc(2026, 11, 29)),        # Monday 00:00: Sunday's day has passed
-    (utc(2027, 1, 2, 12), utc(2026, 12, 27)),            # across a year end
-])
+@pytest.mark.parametrize(
+    ("now", "sunday"),
+    [
+        (utc(2026, 11, 28, 17, 16), utc(2026, 11, 22)),  # Saturday: last Sunday
+        (utc(2026, 11, 29, 23, 59), utc(2026, 11, 22)),  # Sunday not over yet: the one before
+        (utc(2026, 11, 30, 0, 0), utc(2026, 11, 29)),  # Monday 00:00: Sunday's day has passed
+        (utc(2027, 1, 2, 12), utc(2026, 12, 27)),  # across a year end
+    ],
+)
 def test_base_as_of_is_the_latest_sunday_whose_whole_day_has_passed(now, sunday):
     assert bench.base_as_of(now) == sunday
 
