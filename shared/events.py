@@ -116,7 +116,10 @@ def parse_event(job: Job, event: Any, *, now: datetime | None = None) -> RunRequ
 
 
 def _check_time(moment: datetime, now: datetime) -> datetime:
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+23:59 falls before year 1 in UTC
+        raise ValidationError(f"invalid as_of {moment.isoformat()}: out of range") from None
     if moment > now + FUTURE_TOLERANCE:
         raise ValidationError(
             f"invalid as_of {moment.isoformat()}: it is in the future (now is {now.isoformat(timespec='seconds')}); "

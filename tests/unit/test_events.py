@@ -64,6 +64,7 @@ def test_as_of_with_an_offset_is_converted_to_utc():
          "source 'evil.source' is not aws.events"),
         ({"detail-type": "Scheduled Event", "source": "aws.events"}, "time: Field required"),
         ({"as_of": "1999-12-31T00:00:00Z"}, "before the year 2000"),
+        ({"as_of": "0001-01-01T00:00:00+23:59"}, "out of range"),
     ],
 )
 def test_bad_events_are_refused_with_a_clear_message(event, message):
