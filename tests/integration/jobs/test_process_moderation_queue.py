@@ -270,7 +270,8 @@ def test_guide_call_is_logged(conn):
         report(conn, x, a, AS_OF - timedelta(hours=1))
     summary = conn.execute("SELECT process_moderation_queue(%s) AS s", (AS_OF,)).fetchone()["s"]
     assert summary == {"users_banned": 1, "reports_actioned": 3, "reports_resolved": 0}
-    assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [("process_moderation_queue", "succeeded", "sql")]
+    assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
+        ("process_moderation_queue", "succeeded", "sql")]
 
 
 def test_reason_does_not_depend_on_the_session_time_zone(conn):
