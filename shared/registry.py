@@ -168,6 +168,7 @@ JOBS: tuple[Job, ...] = (
         sql_function="update_leaderboards",
         summary_keys=("views_refreshed", "global_rows", "weekly_rows", "language_rows"),
         memory_mb=512,
+        params=_params(top_n=1000),
     ),
     Job(
         name="database-maintenance",
