@@ -17,6 +17,8 @@
    cleanup-expired-stories dry-runs one batch; its real run deletes the whole backlog and
    every batch transaction is timed (the longest is the longest lock hold).
    database-maintenance's dry run skips VACUUM, so its runs are all real (VACUUM repeats).
+   ``--job NAME`` times only the named jobs (on the data set as it is; the jobs before them
+   do not run) and skips the measures below.
 4. **Runner overhead**: a run of cleanup-expired-sessions (no work left) through the runner
    minus the same SQL called directly, medians over ``OVERHEAD_RUNS`` runs.
 5. **Lambda**: ``import functions.handler`` in fresh interpreters (median of
@@ -586,9 +588,16 @@ def run_bench(
     runs: int = DEFAULT_RUNS,
     seed: int = 42,
     rebuild: bool = False,
+    only: list[str] | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> Report:
+    """The whole benchmark; ``only`` (job names) times just those jobs, in registry order, on the
+    data set as it is before the run (the jobs before them do not run), and skips the runner,
+    cold-import and asset measures."""
     from shared.db import connect
+
+    selected = [registry.get(name) for name in only] if only else list(registry.JOBS)
+    selected.sort(key=registry.JOBS.index)
 
     say = on_step or (lambda _: None)
     started = time.monotonic()
@@ -602,17 +611,22 @@ def run_bench(
     results: list[JobTiming] = []
     with connect(url) as conn:
         info = machine(conn)
-        for job in registry.JOBS:
+        for job in selected:
             say(f"{job.name}: {runs} runs ...")
             timing = bench_job(job, dataset.as_of, conn, runs)
             say(f"{job.name}: {timing.median_s:.3f} s, {timing.summary}")
             results.append(timing)
-        say(f"runner overhead: {OVERHEAD_RUNS} runs of {OVERHEAD_JOB} through the runner and directly ...")
-        overhead = runner_overhead(conn, dataset.as_of)
-    say(f"handler cold import: {IMPORT_RUNS} fresh interpreters ...")
-    imports = cold_import()
-    say("Lambda asset: building it the way make synth does ...")
-    asset = asset_size()
+        overhead: dict[str, Any] = {}
+        if not only:
+            say(f"runner overhead: {OVERHEAD_RUNS} runs of {OVERHEAD_JOB} through the runner and directly ...")
+            overhead = runner_overhead(conn, dataset.as_of)
+    imports: dict[str, Any] = {}
+    asset: dict[str, Any] = {}
+    if not only:
+        say(f"handler cold import: {IMPORT_RUNS} fresh interpreters ...")
+        imports = cold_import()
+        say("Lambda asset: building it the way make synth does ...")
+        asset = asset_size()
     return Report(
         users=users,
         runs=runs,
@@ -651,6 +665,16 @@ def print_report(report: Report) -> None:
         ],
     )
     o, c, a = report.runner_overhead, report.cold_import, report.asset
+    if o and c and a:
+        _print_lambda_table(o, c, a)
+    d = report.dataset
+    built = f"built in {d['build_s']:.0f} s" if d["built"] else "reused"
+    output.note(f"dataset {d['name']} ({built}), clone {report.clone_s:.0f} s, total {report.total_s:.0f} s")
+
+
+def _print_lambda_table(o: dict[str, Any], c: dict[str, Any], a: dict[str, Any]) -> None:
+    from jobctl import output
+
     output.print_table(
         "The runner and the Lambda",
         ["measure", "value", "target", "met", "detail"],
@@ -679,9 +703,6 @@ def print_report(report: Report) -> None:
             ],
         ],
     )
-    d = report.dataset
-    built = f"built in {d['build_s']:.0f} s" if d["built"] else "reused"
-    output.note(f"dataset {d['name']} ({built}), clone {report.clone_s:.0f} s, total {report.total_s:.0f} s")
 
 
 def to_json(report: Report) -> str:

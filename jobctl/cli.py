@@ -909,6 +909,10 @@ def bench(
     users: Annotated[int, typer.Option("--users", min=1_000, help="Users in the benchmark data set.")] = 1_000_000,
     runs: Annotated[int, typer.Option("--runs", min=1, max=50, help="Timed runs per job (median).")] = 5,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Seed the data set again instead of reusing it.")] = False,
+    job: Annotated[
+        list[str] | None,
+        typer.Option("--job", help="Time only this job (repeatable); skips the runner and Lambda measures."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Time every job at scale through the runner, with the runner's overhead and the Lambda's cold start."""
@@ -917,7 +921,7 @@ def bench(
         from jobctl import embedded
 
         url = _state(ctx).get("database_url") or embedded.start(_pgdata()).url()
-        report = benchmark.run_bench(url, users=users, runs=runs, rebuild=rebuild, on_step=output.note)
+        report = benchmark.run_bench(url, users=users, runs=runs, rebuild=rebuild, only=job, on_step=output.note)
         if as_json:
             print(benchmark.to_json(report))
         else:
