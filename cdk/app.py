@@ -22,9 +22,11 @@ def build(context: dict[str, Any] | None = None) -> tuple[App, ScheduledJobsStac
     app = App(context=context) if context is not None else App()
     config = StackConfig.from_context(app.node)
     stack = ScheduledJobsStack(
-        app, f"{config.name_prefix}{STACK_NAME}", config=config,
+        app,
+        f"{config.name_prefix}{STACK_NAME}",
+        config=config,
         description="Language-exchange scheduled jobs: Lambda functions on EventBridge schedules, "
-                    "with migrations, dashboard and alarms",
+        "with migrations, dashboard and alarms",
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return app, stack

@@ -48,9 +48,23 @@ def pip_command(target: Path, requirements: list[str]) -> list[str]:
     """pip for the Lambda platform: arm64 CPython 3.13 binary wheels, no .pyc (the code is read-only there)."""
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     return [
-        sys.executable, "-m", "pip", "install", "--quiet", "--quiet", "--disable-pip-version-check", "--no-compile",
-        *platforms, "--implementation", "cp", "--python-version", PYTHON_VERSION,
-        "--only-binary=:all:", "--target", str(target), *requirements,
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        *platforms,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary=:all:",
+        "--target",
+        str(target),
+        *requirements,
     ]
 
 
@@ -70,9 +84,11 @@ def source_files(root: Path = ROOT) -> Iterator[Path]:
     for package in SOURCE_PACKAGES:
         for path in sorted((root / package).rglob("*")):
             rel = path.relative_to(root)
-            if (path.is_file() and path.suffix in SOURCE_SUFFIXES
-                    and not any(part in {"__pycache__", "tests"} or part.startswith(("test_", "."))
-                            for part in rel.parts)):
+            if (
+                path.is_file()
+                and path.suffix in SOURCE_SUFFIXES
+                and not any(part in {"__pycache__", "tests"} or part.startswith(("test_", ".")) for part in rel.parts)
+            ):
                 yield rel
 
 

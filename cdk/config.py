@@ -51,26 +51,38 @@ class StackConfig:
 
     def __post_init__(self) -> None:
         if self.name_prefix and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,15}", self.name_prefix):
-            raise ContextError(f"namePrefix {self.name_prefix!r}: use up to 16 lower-case letters, "
-                               "digits and dashes, e.g. 'staging-'")
+            raise ContextError(
+                f"namePrefix {self.name_prefix!r}: use up to 16 lower-case letters, digits and dashes, e.g. 'staging-'"
+            )
         if self.database_secret_arn and not _SECRET_ARN.match(self.database_secret_arn):
-            raise ContextError(f"databaseSecretArn {self.database_secret_arn!r} is not a Secrets Manager "
-                               "secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)")
+            raise ContextError(
+                f"databaseSecretArn {self.database_secret_arn!r} is not a Secrets Manager "
+                "secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+            )
         if self.migrations_secret_arn and not _SECRET_ARN.match(self.migrations_secret_arn):
-            raise ContextError(f"migrationsSecretArn {self.migrations_secret_arn!r} is not a Secrets Manager "
-                               "secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)")
+            raise ContextError(
+                f"migrationsSecretArn {self.migrations_secret_arn!r} is not a Secrets Manager "
+                "secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+            )
         if self.migrations_secret_arn and not self.database_secret_arn:
-            raise ContextError("migrationsSecretArn (the schema owner's connection, for migrations only) needs "
-                               "databaseSecretArn (the job user's connection, for the jobs and the watchdog)")
-        for label, value, prefix in (("vpcId", self.vpc_id, "vpc"), ("securityGroupId", self.security_group_id, "sg"),
-                                     *(("subnetIds", s, "subnet") for s in self.subnet_ids)):
+            raise ContextError(
+                "migrationsSecretArn (the schema owner's connection, for migrations only) needs "
+                "databaseSecretArn (the job user's connection, for the jobs and the watchdog)"
+            )
+        for label, value, prefix in (
+            ("vpcId", self.vpc_id, "vpc"),
+            ("securityGroupId", self.security_group_id, "sg"),
+            *(("subnetIds", s, "subnet") for s in self.subnet_ids),
+        ):
             if value and not re.fullmatch(rf"{prefix}-[0-9a-f]{{8,17}}", value):
                 raise ContextError(f"{label} {value!r} is not an id of the form {prefix}-0123456789abcdef0")
         if (self.subnet_ids or self.security_group_id) and not self.vpc_id:
             raise ContextError("subnetIds and securityGroupId need vpcId")
         if self.vpc_id and not self.subnet_ids:
-            raise ContextError("vpcId needs subnetIds: the private subnets that reach the database "
-                               "(and Secrets Manager, CloudWatch through a NAT gateway or VPC endpoints)")
+            raise ContextError(
+                "vpcId needs subnetIds: the private subnets that reach the database "
+                "(and Secrets Manager, CloudWatch through a NAT gateway or VPC endpoints)"
+            )
         if self.alarm_email and not _EMAIL.match(self.alarm_email):
             raise ContextError(f"alarmEmail {self.alarm_email!r} is not an e-mail address")
 

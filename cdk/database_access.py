@@ -30,19 +30,29 @@ class DatabaseAccess(Construct):
     function runs in those subnets.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, secret_arn: str | None,
-                 migrations_secret_arn: str | None = None, vpc_id: str | None = None, subnet_ids: tuple[str, ...] = (),
-                 security_group_id: str | None = None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        secret_arn: str | None,
+        migrations_secret_arn: str | None = None,
+        vpc_id: str | None = None,
+        subnet_ids: tuple[str, ...] = (),
+        security_group_id: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.created_secret = secret_arn is None
         if secret_arn is None:
             secret = secretsmanager.Secret(
-                self, "Secret",
+                self,
+                "Secret",
                 description="Scheduled jobs: the Postgres connection URL (postgresql://user:password@host:port/db"
-                            "?sslmode=require) or RDS-style JSON. Fill in after the first deploy.",
+                "?sslmode=require) or RDS-style JSON. Fill in after the first deploy.",
             )
             acknowledge(
-                secret, "AwsSolutions-SMG4",
+                secret,
+                "AwsSolutions-SMG4",
                 "The secret holds a connection URL issued by the database provider (Supabase, RDS); "
                 "its password is rotated there, and the functions re-read the secret within 5 minutes "
                 "(and at once after an authentication failure). A rotation Lambda here would not know "
@@ -54,8 +64,10 @@ class DatabaseAccess(Construct):
         # The secret the migrate function reads: the owner's when split, else the same one.
         self.split = bool(migrations_secret_arn) and migrations_secret_arn != secret_arn
         self.migrations_secret: secretsmanager.ISecret = (
-            self._existing("MigrationsSecret", migrations_secret_arn) if self.split and migrations_secret_arn
-            else self.secret)
+            self._existing("MigrationsSecret", migrations_secret_arn)
+            if self.split and migrations_secret_arn
+            else self.secret
+        )
 
         self.vpc: ec2.IVpc | None = None
         self.subnets: list[ec2.ISubnet] = []
@@ -63,19 +75,28 @@ class DatabaseAccess(Construct):
         if vpc_id:
             self.subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", sid) for i, sid in enumerate(subnet_ids)]
             self.vpc = ec2.Vpc.from_vpc_attributes(
-                self, "Vpc", vpc_id=vpc_id,
+                self,
+                "Vpc",
+                vpc_id=vpc_id,
                 # Only used to pick subnets by type; the functions get the explicit subnets above.
                 availability_zones=Stack.of(self).availability_zones[: len(subnet_ids)],
                 private_subnet_ids=list(subnet_ids),
             )
-            acknowledge(self, "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
-                        "The subnets are imported by id only; nothing here reads their route tables.")
+            acknowledge(
+                self,
+                "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
+                "The subnets are imported by id only; nothing here reads their route tables.",
+            )
             if security_group_id:
-                self.security_groups = [ec2.SecurityGroup.from_security_group_id(
-                    self, "SecurityGroup", security_group_id, mutable=False)]
+                self.security_groups = [
+                    ec2.SecurityGroup.from_security_group_id(self, "SecurityGroup", security_group_id, mutable=False)
+                ]
             else:
                 group = ec2.SecurityGroup(
-                    self, "SecurityGroup", vpc=self.vpc, allow_all_outbound=True,
+                    self,
+                    "SecurityGroup",
+                    vpc=self.vpc,
+                    allow_all_outbound=True,
                     description="Scheduled jobs Lambda functions: outbound to the database and AWS APIs",
                 )
                 self.security_groups = [group]
@@ -93,8 +114,11 @@ class DatabaseAccess(Construct):
         """The keyword arguments that place a ``lambda_.Function`` on the database's network."""
         if self.vpc is None:
             return {}
-        return {"vpc": self.vpc, "vpc_subnets": ec2.SubnetSelection(subnets=self.subnets),
-                "security_groups": self.security_groups}
+        return {
+            "vpc": self.vpc,
+            "vpc_subnets": ec2.SubnetSelection(subnets=self.subnets),
+            "security_groups": self.security_groups,
+        }
 
     def grant_read(self, grantee: iam.IGrantable, secret: secretsmanager.ISecret | None = None) -> None:
         """GetSecretValue and DescribeSecret on one secret (the jobs' by default), nothing broader."""

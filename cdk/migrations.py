@@ -36,16 +36,25 @@ def sql_hash() -> str:
 class SchemaMigrations(Construct):
     """Applies pending migrations on every deploy whose SQL changed; never undoes any on delete."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, database: DatabaseAccess,
-                 log_retention: logs.RetentionDays, name_prefix: str = "") -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        database: DatabaseAccess,
+        log_retention: logs.RetentionDays,
+        name_prefix: str = "",
+    ) -> None:
         super().__init__(scope, construct_id)
         self.function = python_function(
-            self, "Function",
+            self,
+            "Function",
             code=code,
             handler=HANDLER,
             function_name=f"{name_prefix}scheduled-jobs-migrate",
             description="Applies the scheduled jobs' pending SQL migrations (custom resource; "
-                        'run by hand with {"RequestType": "Update"})',
+            'run by hand with {"RequestType": "Update"})',
             memory_mb=256,
             timeout_s=TIMEOUT_S,
             database=database,
@@ -54,26 +63,36 @@ class SchemaMigrations(Construct):
             environment={"DATABASE_SECRET_CREATED_BY_STACK": "true" if database.created_secret else "false"},
         )
         provider = cr.Provider(
-            self, "Provider",
+            self,
+            "Provider",
             on_event_handler=self.function,
-            log_group=logs.LogGroup(self, "ProviderLogs", retention=log_retention,
-                                    removal_policy=RemovalPolicy.DESTROY),
+            log_group=logs.LogGroup(
+                self, "ProviderLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+            ),
         )
         self.resource = CustomResource(
-            self, "Resource",
+            self,
+            "Resource",
             service_token=provider.service_token,
             resource_type="Custom::SchemaMigrations",
             properties={"SqlHash": sql_hash()},
         )
-        acknowledge(provider, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                              "AWSLambdaBasicExecutionRole]",
-                    "CDK's custom-resource provider framework function (not ours) logs with "
-                    "AWSLambdaBasicExecutionRole.")
+        acknowledge(
+            provider,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's custom-resource provider framework function (not ours) logs with AWSLambdaBasicExecutionRole.",
+        )
         stack = Stack.of(self)
         function_id = stack.resolve(stack.get_logical_id(cast(CfnElement, self.function.node.default_child)))
-        acknowledge(provider, f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
-                    "The provider framework may invoke any version of the migrate function "
-                    "(lambda:InvokeFunction on '<its arn>:*'): that one function, nothing else.")
-        acknowledge(provider, "AwsSolutions-L1",
-                    "The provider framework function's Node.js runtime is chosen and kept current by "
-                    "aws-cdk-lib; upgrading the library upgrades it.")
+        acknowledge(
+            provider,
+            f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
+            "The provider framework may invoke any version of the migrate function "
+            "(lambda:InvokeFunction on '<its arn>:*'): that one function, nothing else.",
+        )
+        acknowledge(
+            provider,
+            "AwsSolutions-L1",
+            "The provider framework function's Node.js runtime is chosen and kept current by "
+            "aws-cdk-lib; upgrading the library upgrades it.",
+        )

@@ -39,13 +39,23 @@ class ScheduledJob(Construct):
     is the occurrence the run is for (``as_of``).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, job: Job, code: lambda_.Code,
-                 database: DatabaseAccess, dead_letter_queue: sqs.IQueue,
-                 log_retention: logs.RetentionDays, name_prefix: str = "") -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        job: Job,
+        code: lambda_.Code,
+        database: DatabaseAccess,
+        dead_letter_queue: sqs.IQueue,
+        log_retention: logs.RetentionDays,
+        name_prefix: str = "",
+    ) -> None:
         super().__init__(scope, construct_id)
         self.job = job
         self.function = python_function(
-            self, "Function",
+            self,
+            "Function",
             code=code,
             handler=HANDLER,
             function_name=naming.function_name(job.name, name_prefix),
@@ -61,14 +71,17 @@ class ScheduledJob(Construct):
         )
         self.log_group = self.function.log_group
         self.rule = events.Rule(
-            self, "Schedule",
+            self,
+            "Schedule",
             rule_name=naming.rule_name(job.name, name_prefix),
             description=f"{job.name}: {job.cron} (UTC)",
             schedule=events.Schedule.expression(cron.to_eventbridge(job.cron)),
-            targets=[targets.LambdaFunction(
-                self.function,
-                retry_attempts=TARGET_RETRY_ATTEMPTS,
-                max_event_age=TARGET_MAX_EVENT_AGE,
-                dead_letter_queue=dead_letter_queue,
-            )],
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    retry_attempts=TARGET_RETRY_ATTEMPTS,
+                    max_event_age=TARGET_MAX_EVENT_AGE,
+                    dead_letter_queue=dead_letter_queue,
+                )
+            ],
         )

@@ -24,9 +24,14 @@ def _pascal(name: str) -> str:
 
 
 _RETENTION = {
-    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR, 731: logs.RetentionDays.TWO_YEARS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
 }
 
 
@@ -46,48 +51,91 @@ class ScheduledJobsStack(Stack):
         retention = _retention(config.log_retention_days)
         code = lambda_.Code.from_asset(str(build_asset(install_dependencies=not config.skip_bundling)))
 
-        database = DatabaseAccess(self, "Database", secret_arn=config.database_secret_arn,
-                                  migrations_secret_arn=config.migrations_secret_arn,
-                                  vpc_id=config.vpc_id, subnet_ids=config.subnet_ids,
-                                  security_group_id=config.security_group_id)
-
-        # One queue for every undeliverable event and every run that failed all its retries.
-        dead_letter_queue = sqs.Queue(self, "DeadLetterQueue", encryption=sqs.QueueEncryption.SQS_MANAGED,
-                                      enforce_ssl=True, retention_period=Duration.days(14))
-        acknowledge(
-            dead_letter_queue, "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue (EventBridge target DLQ and Lambda on-failure "
-                   "destination); an operator reads and purges it, nothing consumes it.",
+        database = DatabaseAccess(
+            self,
+            "Database",
+            secret_arn=config.database_secret_arn,
+            migrations_secret_arn=config.migrations_secret_arn,
+            vpc_id=config.vpc_id,
+            subnet_ids=config.subnet_ids,
+            security_group_id=config.security_group_id,
         )
 
-        migrations = SchemaMigrations(self, "Migrations", code=code, database=database,
-                                      log_retention=retention, name_prefix=prefix)
+        # One queue for every undeliverable event and every run that failed all its retries.
+        dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue (EventBridge target DLQ and Lambda on-failure "
+            "destination); an operator reads and purges it, nothing consumes it.",
+        )
+
+        migrations = SchemaMigrations(
+            self, "Migrations", code=code, database=database, log_retention=retention, name_prefix=prefix
+        )
 
         self.jobs: dict[str, ScheduledJob] = {}
         for job in JOBS:
-            scheduled = ScheduledJob(self, _pascal(job.name), job=job, code=code, database=database,
-                                     dead_letter_queue=dead_letter_queue, log_retention=retention,
-                                     name_prefix=prefix)
+            scheduled = ScheduledJob(
+                self,
+                _pascal(job.name),
+                job=job,
+                code=code,
+                database=database,
+                dead_letter_queue=dead_letter_queue,
+                log_retention=retention,
+                name_prefix=prefix,
+            )
             # A new job's SQL is migrated before its function and schedule exist.
             scheduled.node.add_dependency(migrations.resource)
             self.jobs[job.name] = scheduled
 
-        watchdog = MissedRunWatchdog(self, "Watchdog", code=code, database=database,
-                                     dead_letter_queue=dead_letter_queue, log_retention=retention,
-                                     name_prefix=prefix)
+        watchdog = MissedRunWatchdog(
+            self,
+            "Watchdog",
+            code=code,
+            database=database,
+            dead_letter_queue=dead_letter_queue,
+            log_retention=retention,
+            name_prefix=prefix,
+        )
         watchdog.node.add_dependency(migrations.resource)
 
-        Monitoring(self, "Monitoring", jobs=JOBS,
-                   job_log_groups=[scheduled.log_group for scheduled in self.jobs.values()],
-                   watchdog_log_group=watchdog.log_group, dead_letter_queue=dead_letter_queue,
-                   alarm_email=config.alarm_email, name_prefix=prefix)
+        Monitoring(
+            self,
+            "Monitoring",
+            jobs=JOBS,
+            job_log_groups=[scheduled.log_group for scheduled in self.jobs.values()],
+            watchdog_log_group=watchdog.log_group,
+            dead_letter_queue=dead_letter_queue,
+            alarm_email=config.alarm_email,
+            name_prefix=prefix,
+        )
 
-        CfnOutput(self, "DatabaseSecretArn", value=database.secret.secret_arn,
-                  description="The secret holding the jobs' database connection URL"
-                              + (" (created by the stack: fill it in)" if database.created_secret else ""))
+        CfnOutput(
+            self,
+            "DatabaseSecretArn",
+            value=database.secret.secret_arn,
+            description="The secret holding the jobs' database connection URL"
+            + (" (created by the stack: fill it in)" if database.created_secret else ""),
+        )
         if database.split:
-            CfnOutput(self, "MigrationsSecretArn", value=database.migrations_secret.secret_arn,
-                      description="The schema owner's connection, read by the migrate function only")
-        CfnOutput(self, "MigrateFunctionName", value=migrations.function.function_name,
-                  description='Run by hand with {"RequestType": "Update"} after filling in the secret')
+            CfnOutput(
+                self,
+                "MigrationsSecretArn",
+                value=database.migrations_secret.secret_arn,
+                description="The schema owner's connection, read by the migrate function only",
+            )
+        CfnOutput(
+            self,
+            "MigrateFunctionName",
+            value=migrations.function.function_name,
+            description='Run by hand with {"RequestType": "Update"} after filling in the secret',
+        )
         CfnOutput(self, "DeadLetterQueueUrl", value=dead_letter_queue.queue_url)

@@ -20,17 +20,26 @@ INTERVAL = Duration.minutes(15)
 class MissedRunWatchdog(Construct):
     """Emits ``MissedRuns`` per job and a heartbeat; see ``shared/watchdog.py``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, database: DatabaseAccess,
-                 dead_letter_queue: sqs.IQueue, log_retention: logs.RetentionDays,
-                 name_prefix: str = "") -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        database: DatabaseAccess,
+        dead_letter_queue: sqs.IQueue,
+        log_retention: logs.RetentionDays,
+        name_prefix: str = "",
+    ) -> None:
         super().__init__(scope, construct_id)
         self.function = python_function(
-            self, "Function",
+            self,
+            "Function",
             code=code,
             handler=HANDLER,
             function_name=f"{name_prefix}scheduled-jobs-watchdog",
             description="Missed-run watchdog: checks every 15 minutes that each job's last due "
-                        "occurrence left a cron_job_logs row",
+            "occurrence left a cron_job_logs row",
             memory_mb=256,
             timeout_s=60,
             database=database,
@@ -41,10 +50,14 @@ class MissedRunWatchdog(Construct):
         )
         self.log_group = self.function.log_group
         self.rule = events.Rule(
-            self, "Schedule",
+            self,
+            "Schedule",
             rule_name=f"{name_prefix}scheduled-jobs-watchdog-schedule",
             description="Missed-run watchdog, every 15 minutes",
             schedule=events.Schedule.rate(INTERVAL),
-            targets=[targets.LambdaFunction(self.function, retry_attempts=2, max_event_age=INTERVAL,
-                                            dead_letter_queue=dead_letter_queue)],
+            targets=[
+                targets.LambdaFunction(
+                    self.function, retry_attempts=2, max_event_age=INTERVAL, dead_letter_queue=dead_letter_queue
+                )
+            ],
         )

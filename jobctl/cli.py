@@ -122,8 +122,6 @@ def time_opt(text: str | None) -> datetime | None:
     return None if text is None else local.parse_time(text)
 
 
-
-
 @app.callback()
 def root(
     ctx: typer.Context,

@@ -38,15 +38,32 @@ MIN_USERS = 10
 
 #: The application tables the seed fills (and ``replace=True`` empties), parents first.
 SEEDED_TABLES: tuple[str, ...] = (
-    "users", "user_daily_activity", "user_gamification", "streak_days", "messages", "stories",
-    "story_views", "story_reactions", "moderation_actions", "user_reports", "challenge_templates",
-    "daily_challenges", "user_challenge_progress", "user_presence", "typing_indicators",
+    "users",
+    "user_daily_activity",
+    "user_gamification",
+    "streak_days",
+    "messages",
+    "stories",
+    "story_views",
+    "story_reactions",
+    "moderation_actions",
+    "user_reports",
+    "challenge_templates",
+    "daily_challenges",
+    "user_challenge_progress",
+    "user_presence",
+    "typing_indicators",
 )
 #: Emptied by ``replace=True`` too: what the jobs wrote about the previous data set.
 _DERIVED_TABLES: tuple[str, ...] = ("notifications", "daily_metrics")
 #: Tables whose identity sequence must continue after the explicit ids the seed writes.
 _EXPLICIT_IDS: tuple[str, ...] = (
-    "users", "stories", "moderation_actions", "user_reports", "challenge_templates", "daily_challenges",
+    "users",
+    "stories",
+    "moderation_actions",
+    "user_reports",
+    "challenge_templates",
+    "daily_challenges",
 )
 
 # rnd(key, salt): uniform in [0, 1) from 52 bits of a seeded hash; inlined by the planner.
@@ -64,8 +81,10 @@ class SeedError(JobsError):
 def _steps() -> list[tuple[str, str]]:
     text = SQL_FILE.read_text()
     marks = list(_STEP.finditer(text))
-    return [(m.group("name"), text[m.end(): marks[i + 1].start() if i + 1 < len(marks) else len(text)].strip())
-            for i, m in enumerate(marks)]
+    return [
+        (m.group("name"), text[m.end() : marks[i + 1].start() if i + 1 < len(marks) else len(text)].strip())
+        for i, m in enumerate(marks)
+    ]
 
 
 def clock_params(as_of: datetime) -> dict[str, Any]:
@@ -87,8 +106,15 @@ def clock_params(as_of: datetime) -> dict[str, Any]:
     }
 
 
-def seed(conn: psycopg.Connection, *, users: int, as_of: datetime, seed: int = 42, replace: bool = False,
-         on_step: Callable[[str, int, float], None] | None = None) -> dict[str, int]:
+def seed(
+    conn: psycopg.Connection,
+    *,
+    users: int,
+    as_of: datetime,
+    seed: int = 42,
+    replace: bool = False,
+    on_step: Callable[[str, int, float], None] | None = None,
+) -> dict[str, int]:
     """Fill the database with a synthetic app of ``users`` users as it is just before ``as_of``.
 
     Refuses a database that already has users unless ``replace`` (then the app tables are
@@ -111,10 +137,15 @@ def seed(conn: psycopg.Connection, *, users: int, as_of: datetime, seed: int = 4
         conn.execute("SET LOCAL work_mem = '256MB'")
         if _scalar(conn, "SELECT EXISTS (SELECT 1 FROM users)"):
             if not replace:
-                raise SeedError("the database already has users: seed only an empty migrated database "
-                                "(or pass replace=True / --replace to empty the app tables first)")
-            conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
-                sql.SQL(", ").join(sql.Identifier(t) for t in SEEDED_TABLES + _DERIVED_TABLES)))
+                raise SeedError(
+                    "the database already has users: seed only an empty migrated database "
+                    "(or pass replace=True / --replace to empty the app tables first)"
+                )
+            conn.execute(
+                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                    sql.SQL(", ").join(sql.Identifier(t) for t in SEEDED_TABLES + _DERIVED_TABLES)
+                )
+            )
         _skip_fk_checks_if_allowed(conn)
         conn.execute("DROP FUNCTION IF EXISTS pg_temp.rnd(bigint, integer)")
         conn.execute(_RND.format(base=seed * 1000))
@@ -127,8 +158,10 @@ def seed(conn: psycopg.Connection, *, users: int, as_of: datetime, seed: int = 4
             if name == "stories":
                 params["recent"] = _count(conn, "SELECT count(*) AS n FROM seed_recent")
                 if params["recent"] == 0:  # nobody active lately (tiny data sets): anyone may post
-                    conn.execute("INSERT INTO seed_recent SELECT row_number() OVER (ORDER BY id), id, created_at "
-                                 "FROM users WHERE account_status = 'active'")
+                    conn.execute(
+                        "INSERT INTO seed_recent SELECT row_number() OVER (ORDER BY id), id, created_at "
+                        "FROM users WHERE account_status = 'active'"
+                    )
                     params["recent"] = _count(conn, "SELECT count(*) AS n FROM seed_recent")
             if name == "user_reports":
                 params["reports"] = max(1, users // 10)
@@ -145,9 +178,12 @@ def seed(conn: psycopg.Connection, *, users: int, as_of: datetime, seed: int = 4
                 on_step(name, rows, elapsed)
 
         for table in _EXPLICIT_IDS:
-            conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence({t}, 'id'), "
-                                 "(SELECT coalesce(max(id), 0) + 1 FROM {i}), false)").format(
-                t=sql.Literal(table), i=sql.Identifier(table)))
+            conn.execute(
+                sql.SQL(
+                    "SELECT setval(pg_get_serial_sequence({t}, 'id'), "
+                    "(SELECT coalesce(max(id), 0) + 1 FROM {i}), false)"
+                ).format(t=sql.Literal(table), i=sql.Identifier(table))
+            )
         conn.execute("DROP FUNCTION pg_temp.rnd(bigint, integer)")
         t0 = time.perf_counter()
         for table in SEEDED_TABLES:

@@ -34,8 +34,7 @@ class _Field:
 _MINUTE = _Field("minute", 0, 59)
 _HOUR = _Field("hour", 0, 23)
 _DOM = _Field("day-of-month", 1, 31)
-_MONTH = _Field("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN",
-                                 "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))
+_MONTH = _Field("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))
 # Unix day-of-week: 0-7, both 0 and 7 are Sunday.
 _DOW = _Field("day-of-week", 0, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"))
 _FIELDS = (_MINUTE, _HOUR, _DOM, _MONTH, _DOW)
@@ -75,13 +74,10 @@ def _value(token: str, field: _Field, expr: str) -> int:
     else:
         hint = f" or a name ({', '.join(dict.fromkeys(field.names))})" if field.names else ""
         raise CronError(
-            f"{expr!r}: {token!r} is not valid in the {field.name} field; "
-            f"use a number {field.low}-{field.high}{hint}"
+            f"{expr!r}: {token!r} is not valid in the {field.name} field; use a number {field.low}-{field.high}{hint}"
         )
     if not field.low <= value <= field.high:
-        raise CronError(
-            f"{expr!r}: {value} is out of range for the {field.name} field ({field.low}-{field.high})"
-        )
+        raise CronError(f"{expr!r}: {value} is out of range for the {field.name} field ({field.low}-{field.high})")
     return value
 
 
@@ -102,9 +98,7 @@ def _parse_field(text: str, field: _Field, expr: str) -> set[int]:
             first, _, last = base.partition("-")
             low, high = _value(first, field, expr), _value(last, field, expr)
             if low > high:
-                raise CronError(
-                    f"{expr!r}: range {base!r} in the {field.name} field runs backwards; write it low-high"
-                )
+                raise CronError(f"{expr!r}: range {base!r} in the {field.name} field runs backwards; write it low-high")
         elif base == "" or base == "?":
             raise CronError(
                 f"{expr!r}: {item!r} is not standard cron; the registry takes 5-field Unix cron "
@@ -172,8 +166,7 @@ def _eb_numeric(values: frozenset[int], low: int, high: int) -> str:
 
 
 def _eb_dow(values: frozenset[int]) -> str:
-    names = [_EB_DOW_NAMES[a] if a == b else f"{_EB_DOW_NAMES[a]}-{_EB_DOW_NAMES[b]}"
-             for a, b in _runs(sorted(values))]
+    names = [_EB_DOW_NAMES[a] if a == b else f"{_EB_DOW_NAMES[a]}-{_EB_DOW_NAMES[b]}" for a, b in _runs(sorted(values))]
     return ",".join(names)
 
 

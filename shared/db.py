@@ -44,8 +44,7 @@ def connect(url: str) -> Conn:
 
 
 @contextmanager
-def transaction(conn: Conn, *, timeout_ms: int | None = None,
-                rollback: bool = False) -> Iterator[Conn]:
+def transaction(conn: Conn, *, timeout_ms: int | None = None, rollback: bool = False) -> Iterator[Conn]:
     """A transaction with transaction-local statement and lock timeouts.
 
     With ``rollback=True`` the work is rolled back at the end (dry runs).

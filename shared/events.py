@@ -78,9 +78,12 @@ def _explain(exc: PydanticValidationError, what: str) -> str:
             problems.append(f"{field}: give a UTC offset, e.g. 2026-11-28T00:00:00Z")
         else:
             problems.append(f"{field}: {err['msg']}")
-    return (f"invalid {what}: " + "; ".join(problems) +
-            '. A manual run takes {} or any of {"as_of": "<ISO-8601 time with offset>", '
-            '"dry_run": true, "force": true}')
+    return (
+        f"invalid {what}: "
+        + "; ".join(problems)
+        + '. A manual run takes {} or any of {"as_of": "<ISO-8601 time with offset>", '
+        '"dry_run": true, "force": true}'
+    )
 
 
 def parse_event(job: Job, event: Any, *, now: datetime | None = None) -> RunRequest:
@@ -111,8 +114,14 @@ def parse_event(job: Job, event: Any, *, now: datetime | None = None) -> RunRequ
         raise ValidationError(_explain(exc, "manual payload")) from None
     explicit = payload.as_of is not None
     as_of = _check_time(payload.as_of, now) if payload.as_of is not None else now
-    return RunRequest(job=job, as_of=as_of, trigger=Trigger.MANUAL, explicit_as_of=explicit,
-                      dry_run=payload.dry_run, force=payload.force)
+    return RunRequest(
+        job=job,
+        as_of=as_of,
+        trigger=Trigger.MANUAL,
+        explicit_as_of=explicit,
+        dry_run=payload.dry_run,
+        force=payload.force,
+    )
 
 
 def _check_time(moment: datetime, now: datetime) -> datetime:

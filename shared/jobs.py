@@ -29,9 +29,22 @@ Finish = Callable[[Summary], None]
 
 #: The tables the jobs write, vacuumed by database-maintenance.
 VACUUM_TABLES: tuple[str, ...] = (
-    "daily_challenges", "user_challenge_progress", "challenge_templates", "user_gamification",
-    "streak_days", "daily_metrics", "notifications", "stories", "story_views", "story_reactions",
-    "typing_indicators", "user_presence", "user_reports", "moderation_actions", "users", "cron_job_logs",
+    "daily_challenges",
+    "user_challenge_progress",
+    "challenge_templates",
+    "user_gamification",
+    "streak_days",
+    "daily_metrics",
+    "notifications",
+    "stories",
+    "story_views",
+    "story_reactions",
+    "typing_indicators",
+    "user_presence",
+    "user_reports",
+    "moderation_actions",
+    "users",
+    "cron_job_logs",
 )
 
 #: Below this many milliseconds left, a batched job stops starting new batches.
@@ -47,8 +60,7 @@ def remaining_ms(deadline: float) -> int:
     return int((deadline - time.monotonic()) * 1000)
 
 
-def call_work(conn: Conn, job: Job, as_of: datetime,
-              params: Mapping[str, Any] | None = None) -> Summary:
+def call_work(conn: Conn, job: Job, as_of: datetime, params: Mapping[str, Any] | None = None) -> Summary:
     """``SELECT job_<name>(p_as_of => %(as_of)s, p_x => %(x)s, ...)`` in the current transaction."""
     values = {**job.params, **(params or {})}
     args = [sql.SQL("p_as_of => {}").format(sql.Placeholder("as_of"))] + [
@@ -60,8 +72,9 @@ def call_work(conn: Conn, job: Job, as_of: datetime,
     return dict(row["summary"] or {})
 
 
-def execute(conn: Conn, job: Job, as_of: datetime, *, deadline: float,
-            dry_run: bool = False, finish: Finish = _no_finish) -> Summary:
+def execute(
+    conn: Conn, job: Job, as_of: datetime, *, deadline: float, dry_run: bool = False, finish: Finish = _no_finish
+) -> Summary:
     """Run ``job`` for ``as_of`` within ``deadline``; ``finish`` runs inside the final transaction."""
     if job.mode is Mode.BATCHED:
         return _batched(conn, job, as_of, deadline=deadline, dry_run=dry_run, finish=finish)
@@ -73,8 +86,7 @@ def execute(conn: Conn, job: Job, as_of: datetime, *, deadline: float,
     return summary
 
 
-def _batched(conn: Conn, job: Job, as_of: datetime, *, deadline: float,
-             dry_run: bool, finish: Finish) -> Summary:
+def _batched(conn: Conn, job: Job, as_of: datetime, *, deadline: float, dry_run: bool, finish: Finish) -> Summary:
     totals: Summary = {}
     batches = 0
     while True:
@@ -93,8 +105,7 @@ def _batched(conn: Conn, job: Job, as_of: datetime, *, deadline: float,
                 return totals
 
 
-def _maintenance(conn: Conn, job: Job, as_of: datetime, *, deadline: float,
-                 dry_run: bool, finish: Finish) -> Summary:
+def _maintenance(conn: Conn, job: Job, as_of: datetime, *, deadline: float, dry_run: bool, finish: Finish) -> Summary:
     vacuumed = 0
     if not dry_run:
         for table in VACUUM_TABLES:

@@ -134,7 +134,8 @@ def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[str]:
         except MigrationError:
             raise
         except Exception as exc:
-            raise MigrationError(f"migration {m.path.name} failed and was rolled back: "
-                                 f"{translate(exc, what='applying it')}") from None
+            raise MigrationError(
+                f"migration {m.path.name} failed and was rolled back: {translate(exc, what='applying it')}"
+            ) from None
         done.append(m.path.name)
     return done

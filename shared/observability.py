@@ -22,8 +22,10 @@ from aws_lambda_powertools import Logger, Metrics
 from shared.naming import METRICS_NAMESPACE, SERVICE
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
-                  service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+)
 
 
 def tracing_enabled() -> bool:

@@ -138,8 +138,9 @@ JOBS: tuple[Job, ...] = (
     Job(
         name="process-moderation-queue",
         cron="0 * * * *",
-        description=("Auto-ban users with enough distinct pending reports in 7 days; "
-                     "resolve reports against banned users."),
+        description=(
+            "Auto-ban users with enough distinct pending reports in 7 days; resolve reports against banned users."
+        ),
         sql_function="process_moderation_queue",
         summary_keys=("users_banned", "reports_actioned", "reports_resolved"),
         params=_params(min_reporters=3),
@@ -197,9 +198,7 @@ def get(name: str) -> Job:
     try:
         return BY_NAME[name]
     except KeyError:
-        raise UnknownJobError(
-            f"unknown job {name!r}; the jobs are: {', '.join(BY_NAME)}"
-        ) from None
+        raise UnknownJobError(f"unknown job {name!r}; the jobs are: {', '.join(BY_NAME)}") from None
 
 
 def _validate() -> None:

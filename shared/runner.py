@@ -77,9 +77,15 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "job": self.job, "status": self.status.value, "as_of": iso(self.as_of),
-            "trigger": self.trigger.value, "log_id": self.log_id, "duration_ms": round(self.duration_ms, 3),
-            "summary": self.summary, "dry_run": self.dry_run, "forced": self.forced,
+            "job": self.job,
+            "status": self.status.value,
+            "as_of": iso(self.as_of),
+            "trigger": self.trigger.value,
+            "log_id": self.log_id,
+            "duration_ms": round(self.duration_ms, 3),
+            "summary": self.summary,
+            "dry_run": self.dry_run,
+            "forced": self.forced,
         }
         if self.reason:
             out["reason"] = self.reason
@@ -97,8 +103,13 @@ class _Claim:
     overlap: bool = False
 
 
-def run(request: RunRequest, *, request_id: str | None = None, budget_s: float | None = None,
-        get_connection: Callable[[], Conn] = connections.get_connection) -> RunResult:
+def run(
+    request: RunRequest,
+    *,
+    request_id: str | None = None,
+    budget_s: float | None = None,
+    get_connection: Callable[[], Conn] = connections.get_connection,
+) -> RunResult:
     """Run one occurrence of a job. Returns the result; raises JobsError after logging a failure.
 
     ``budget_s`` caps the job's time budget (the Lambda passes its remaining time).
@@ -138,15 +149,18 @@ def run(request: RunRequest, *, request_id: str | None = None, budget_s: float |
     except pg_errors.UniqueViolation as exc:
         if getattr(exc.diag, "constraint_name", None) != _SUCCESS_INDEX:
             return _fail(get_connection, request, claim.log_id, started, exc)
-        reason = ("duplicate: this occurrence succeeded in another run while this one worked; "
-                  "this run's work was rolled back")
+        reason = (
+            "duplicate: this occurrence succeeded in another run while this one worked; this run's work was rolled back"
+        )
         _close(get_connection, claim.log_id, Status.SKIPPED, reason, {})
         result = _result(request, Status.SKIPPED, claim.log_id, started, reason=reason)
         _observe(result)
         return result
     except _Abandoned:
-        exc2 = JobFailed(f"{job.name}: run #{claim.log_id} passed its deadline and was closed as abandoned "
-                         "by another run; its work was rolled back")
+        exc2 = JobFailed(
+            f"{job.name}: run #{claim.log_id} passed its deadline and was closed as abandoned "
+            "by another run; its work was rolled back"
+        )
         return _fail(get_connection, request, claim.log_id, started, exc2)
     except Exception as exc:
         return _fail(get_connection, request, claim.log_id, started, exc)
@@ -156,8 +170,9 @@ def run(request: RunRequest, *, request_id: str | None = None, budget_s: float |
     return result
 
 
-def _claim_with_reconnect(get_connection: Callable[[], Conn], request: RunRequest,
-                          request_id: str | None) -> tuple[Conn, _Claim]:
+def _claim_with_reconnect(
+    get_connection: Callable[[], Conn], request: RunRequest, request_id: str | None
+) -> tuple[Conn, _Claim]:
     conn = get_connection()
     try:
         return conn, _claim(conn, request, request_id)
@@ -178,13 +193,18 @@ def _claim_with_reconnect(get_connection: Callable[[], Conn], request: RunReques
 def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
     job = request.job
     params: dict[str, Any] = {
-        "job_name": job.name, "as_of": request.as_of, "trigger": request.trigger.value,
-        "request_id": request_id, "forced": request.force, "dry_run": request.dry_run,
+        "job_name": job.name,
+        "as_of": request.as_of,
+        "trigger": request.trigger.value,
+        "request_id": request_id,
+        "forced": request.force,
+        "dry_run": request.dry_run,
         "deadline_s": float(job.lambda_timeout_s),
         "metadata": Jsonb({"event_id": request.event_id} if request.event_id else {}),
     }
-    dedupe = not request.force and not request.dry_run and (
-        request.trigger is not Trigger.MANUAL or request.explicit_as_of)
+    dedupe = (
+        not request.force and not request.dry_run and (request.trigger is not Trigger.MANUAL or request.explicit_as_of)
+    )
     for _ in range(3):  # the slot holder may finish between our attempt and our look
         with transaction(conn, timeout_ms=10_000):
             reaped = conn.execute(Q["reap_stale"], {**params}).fetchall()
@@ -203,12 +223,15 @@ def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
             if holder is None:
                 continue
             if holder["as_of"] == request.as_of:
-                reason = (f"duplicate delivery: occurrence {iso(request.as_of)} is already running "
-                          f"as run #{holder['id']}")
+                reason = (
+                    f"duplicate delivery: occurrence {iso(request.as_of)} is already running as run #{holder['id']}"
+                )
                 # not known to have succeeded: like an overlap, come back later (see above)
                 return _Claim(_skip(conn, params, reason), reason, overlap=True)
-            reason = (f"overlap: run #{holder['id']} of {job.name} (as_of {iso(holder['as_of'])}) is still in "
-                      f"progress until at most {iso(holder['deadline_at'])}; this occurrence did not run")
+            reason = (
+                f"overlap: run #{holder['id']} of {job.name} (as_of {iso(holder['as_of'])}) is still in "
+                f"progress until at most {iso(holder['deadline_at'])}; this occurrence did not run"
+            )
             return _Claim(_skip(conn, params, reason), reason, overlap=True)
     raise JobFailed(f"could not claim a run of {job.name}: the running slot kept changing hands")
 
@@ -241,10 +264,10 @@ def _check_summary(job: registry.Job, summary: jobs.Summary) -> None:
         raise JobFailed(f"{job.name} returned a summary without integer {', '.join(missing)}: {summary}")
 
 
-def _close(get_connection: Callable[[], Conn], log_id: int, status: Status,
-           error_message: str | None, metadata: dict[str, Any]) -> None:
-    params = {"id": log_id, "status": status.value, "error_message": error_message,
-              "metadata": json.dumps(metadata)}
+def _close(
+    get_connection: Callable[[], Conn], log_id: int, status: Status, error_message: str | None, metadata: dict[str, Any]
+) -> None:
+    params = {"id": log_id, "status": status.value, "error_message": error_message, "metadata": json.dumps(metadata)}
     for attempt in range(2):
         conn = get_connection() if attempt == 0 else connections.reconnect()
         try:
@@ -258,30 +281,48 @@ def _close(get_connection: Callable[[], Conn], log_id: int, status: Status,
     logger.error("the run's outcome is not in cron_job_logs; its row will be closed as abandoned after its deadline")
 
 
-def _fail(get_connection: Callable[[], Conn], request: RunRequest, log_id: int,
-          started: float, exc: BaseException) -> RunResult:
+def _fail(
+    get_connection: Callable[[], Conn], request: RunRequest, log_id: int, started: float, exc: BaseException
+) -> RunResult:
     error = translate(exc, what=f"running {request.job.name}")
-    _close(get_connection, log_id, Status.FAILED, str(error),
-           {"error_type": error.kind, "sqlstate": error.sqlstate})
+    _close(get_connection, log_id, Status.FAILED, str(error), {"error_type": error.kind, "sqlstate": error.sqlstate})
     result = _result(request, Status.FAILED, log_id, started, reason=str(error))
     _observe(result)
     raise error from None
 
 
-def _result(request: RunRequest, status: Status, log_id: int, started: float, *,
-            summary: dict[str, int] | None = None, reason: str | None = None) -> RunResult:
+def _result(
+    request: RunRequest,
+    status: Status,
+    log_id: int,
+    started: float,
+    *,
+    summary: dict[str, int] | None = None,
+    reason: str | None = None,
+) -> RunResult:
     return RunResult(
-        job=request.job.name, status=status, as_of=request.as_of, trigger=request.trigger, log_id=log_id,
-        duration_ms=(time.monotonic() - started) * 1000, summary=summary or {}, dry_run=request.dry_run,
-        forced=request.force, reason=reason,
+        job=request.job.name,
+        status=status,
+        as_of=request.as_of,
+        trigger=request.trigger,
+        log_id=log_id,
+        duration_ms=(time.monotonic() - started) * 1000,
+        summary=summary or {},
+        dry_run=request.dry_run,
+        forced=request.force,
+        reason=reason,
     )
 
 
 def _observe(result: RunResult) -> None:
     """One structured log line and the run's metrics (EMF, flushed by the handler)."""
     tracer.put_annotation(key="status", value=result.status.value)
-    extra = {"status": result.status.value, "duration_ms": round(result.duration_ms, 3),
-             "summary": result.summary, "dry_run": result.dry_run}
+    extra = {
+        "status": result.status.value,
+        "duration_ms": round(result.duration_ms, 3),
+        "summary": result.summary,
+        "dry_run": result.dry_run,
+    }
     if result.status is Status.FAILED:
         logger.error("run failed", extra={**extra, "error": result.reason})
     elif result.status is Status.SKIPPED:

@@ -36,8 +36,9 @@ def grace(job: Job) -> timedelta:
     return timedelta(seconds=job.lambda_timeout_s) + START_GRACE
 
 
-def expected_occurrences(now: datetime, since: datetime | None,
-                         jobs: Iterable[Job] = JOBS) -> dict[str, datetime | None]:
+def expected_occurrences(
+    now: datetime, since: datetime | None, jobs: Iterable[Job] = JOBS
+) -> dict[str, datetime | None]:
     """Per job, the latest occurrence that must have a run by ``now`` (None: none expected yet)."""
     expected: dict[str, datetime | None] = {}
     for job in jobs:
@@ -64,8 +65,7 @@ def missed_runs(conn: psycopg.Connection[Any], now: datetime) -> dict[str, datet
         {"job_names": list(due), "as_ofs": list(due.values())},
     ).fetchall()
     ran = {(r["job_name"], r["as_of"]) for r in logged}
-    return {name: (at if at is not None and (name, at) not in ran else None)
-            for name, at in expected.items()}
+    return {name: (at if at is not None and (name, at) not in ran else None) for name, at in expected.items()}
 
 
 def check(now: datetime) -> dict[str, datetime | None]:
@@ -83,10 +83,19 @@ def emit_metrics(missed: dict[str, datetime | None], namespace: str) -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     for name, occurrence in missed.items():
-        with single_metric(name=METRIC_MISSED, unit=MetricUnit.Count, value=0 if occurrence is None else 1,
-                           namespace=namespace,
-                           default_dimensions={"service": SERVICE, JOB_DIMENSION: name}):
+        with single_metric(
+            name=METRIC_MISSED,
+            unit=MetricUnit.Count,
+            value=0 if occurrence is None else 1,
+            namespace=namespace,
+            default_dimensions={"service": SERVICE, JOB_DIMENSION: name},
+        ):
             pass
-    with single_metric(name=METRIC_HEARTBEAT, unit=MetricUnit.Count, value=1, namespace=namespace,
-                       default_dimensions={"service": SERVICE}):
+    with single_metric(
+        name=METRIC_HEARTBEAT,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=namespace,
+        default_dimensions={"service": SERVICE},
+    ):
         pass

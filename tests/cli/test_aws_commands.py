@@ -194,8 +194,12 @@ def test_bad_input_is_refused_before_reading_any_aws_configuration(
 
 
 def test_valid_input_without_a_region_reaches_aws_and_says_what_is_missing(no_aws_region: None) -> None:
-    for args in (("resume", "send-daily-reminders"), ("reschedule", "send-daily-reminders", "0 20 * * *"),
-                 ("invoke", "update-user-streaks", "--as-of", "2026-11-01"), ("status",)):
+    for args in (
+        ("resume", "send-daily-reminders"),
+        ("reschedule", "send-daily-reminders", "0 20 * * *"),
+        ("invoke", "update-user-streaks", "--as-of", "2026-11-01"),
+        ("status",),
+    ):
         assert_one_line_error(jobctl(*args), 1, "no AWS region")
 
 

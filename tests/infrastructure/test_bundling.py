@@ -103,6 +103,10 @@ def test_full_build_installs_dependencies_once_and_reuses_them_across_source_edi
     assert len(calls) == 1
     assert calls[0][-1] == "croniter==7.0.0" and not any("boto3" in arg for arg in calls[0])
     assert first != second
-    assert tree(second) == {"croniter/__init__.py", "functions/handler.py", "shared/db.py",
-                            "shared/sql/migrations/V001__a.sql"}
+    assert tree(second) == {
+        "croniter/__init__.py",
+        "functions/handler.py",
+        "shared/db.py",
+        "shared/sql/migrations/V001__a.sql",
+    }
     assert (second / "shared" / "db.py").read_text() == "X = 3\n"

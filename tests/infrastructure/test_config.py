@@ -20,8 +20,13 @@ def test_defaults():
 
 
 def test_command_line_values_are_parsed():
-    config = config_from(subnetIds="subnet-0000000a, subnet-0000000b", vpcId="vpc-00000001", skipBundling="true",
-                         logRetentionDays="30", namePrefix="dev-")
+    config = config_from(
+        subnetIds="subnet-0000000a, subnet-0000000b",
+        vpcId="vpc-00000001",
+        skipBundling="true",
+        logRetentionDays="30",
+        namePrefix="dev-",
+    )
     assert config.subnet_ids == ("subnet-0000000a", "subnet-0000000b")
     assert config.skip_bundling is True
     assert config.log_retention_days == 30
@@ -40,20 +45,30 @@ def test_cdk_json_lists_are_accepted():
     assert config.subnet_ids == ("subnet-0000000a", "subnet-0000000b")
 
 
-@pytest.mark.parametrize(("context", "message"), [
-    ({"vpcId": "vpc-00000001"}, "vpcId needs subnetIds"),
-    ({"subnetIds": "subnet-0000000a"}, "need vpcId"),
-    ({"securityGroupId": "sg-00000001"}, "need vpcId"),
-    ({"vpcId": "my-vpc", "subnetIds": "subnet-0000000a"}, "vpcId 'my-vpc' is not an id"),
-    ({"vpcId": "vpc-00000001", "subnetIds": "subnet-a"}, "subnetIds 'subnet-a' is not an id"),
-    ({"databaseSecretArn": "my-secret"}, "not a Secrets Manager secret ARN"),
-    ({"databaseSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs",
-      "migrationsSecretArn": "owner-secret"}, "migrationsSecretArn 'owner-secret' is not a Secrets Manager"),
-    ({"migrationsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:owner"},
-     "migrationsSecretArn .* needs databaseSecretArn"),
-    ({"alarmEmail": "ops"}, "not an e-mail address"),
-    ({"namePrefix": "Staging_"}, "namePrefix"),
-])
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"vpcId": "vpc-00000001"}, "vpcId needs subnetIds"),
+        ({"subnetIds": "subnet-0000000a"}, "need vpcId"),
+        ({"securityGroupId": "sg-00000001"}, "need vpcId"),
+        ({"vpcId": "my-vpc", "subnetIds": "subnet-0000000a"}, "vpcId 'my-vpc' is not an id"),
+        ({"vpcId": "vpc-00000001", "subnetIds": "subnet-a"}, "subnetIds 'subnet-a' is not an id"),
+        ({"databaseSecretArn": "my-secret"}, "not a Secrets Manager secret ARN"),
+        (
+            {
+                "databaseSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs",
+                "migrationsSecretArn": "owner-secret",
+            },
+            "migrationsSecretArn 'owner-secret' is not a Secrets Manager",
+        ),
+        (
+            {"migrationsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:owner"},
+            "migrationsSecretArn .* needs databaseSecretArn",
+        ),
+        ({"alarmEmail": "ops"}, "not an e-mail address"),
+        ({"namePrefix": "Staging_"}, "namePrefix"),
+    ],
+)
 def test_invalid_context_is_refused(context, message):
     with pytest.raises(ContextError, match=message):
         config_from(**context)

@@ -71,10 +71,12 @@ def test_rule_fires_the_jobs_function_on_its_schedule_with_retries_and_dlq(synth
 
 
 def test_weekly_and_quarter_hourly_schedules_in_the_template(synth):
-    synth.template.has_resource_properties("AWS::Events::Rule", {
-        "Name": "send-weekly-reports-schedule", "ScheduleExpression": "cron(0 0 ? * SUN *)"})
-    synth.template.has_resource_properties("AWS::Events::Rule", {
-        "Name": "cleanup-expired-sessions-schedule", "ScheduleExpression": "cron(0/15 * * * ? *)"})
+    synth.template.has_resource_properties(
+        "AWS::Events::Rule", {"Name": "send-weekly-reports-schedule", "ScheduleExpression": "cron(0 0 ? * SUN *)"}
+    )
+    synth.template.has_resource_properties(
+        "AWS::Events::Rule", {"Name": "cleanup-expired-sessions-schedule", "ScheduleExpression": "cron(0/15 * * * ? *)"}
+    )
 
 
 @pytest.mark.parametrize("job", JOBS, ids=lambda j: j.name)
@@ -103,8 +105,11 @@ def test_function_settings(synth, job):
 @pytest.mark.parametrize("job", JOBS, ids=lambda j: j.name)
 def test_async_invoke_retries_twice_then_goes_to_the_dlq(synth, job):
     function_id = ids(synth, job)["function"]
-    (config,) = [c["Properties"] for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
-                 if c["Properties"]["FunctionName"] == {"Ref": function_id}]
+    (config,) = [
+        c["Properties"]
+        for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
     assert config == {
         "FunctionName": {"Ref": function_id},
         "Qualifier": "$LATEST",
@@ -115,9 +120,11 @@ def test_async_invoke_retries_twice_then_goes_to_the_dlq(synth, job):
 
 
 def test_all_functions_share_one_code_asset(synth):
-    keys = {json.dumps(f["Properties"]["Code"], sort_keys=True)
-            for f in synth.of_type("AWS::Lambda::Function").values()
-            if f["Properties"]["Runtime"].startswith("python")}
+    keys = {
+        json.dumps(f["Properties"]["Code"], sort_keys=True)
+        for f in synth.of_type("AWS::Lambda::Function").values()
+        if f["Properties"]["Runtime"].startswith("python")
+    }
     assert len(keys) == 1
 
 
@@ -168,10 +175,14 @@ def test_dead_letter_queue_is_encrypted_and_tls_only(synth):
     _, queue = only(synth.of_type("AWS::SQS::Queue"))
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    statements = [st for p in synth.of_type("AWS::SQS::QueuePolicy").values()
-                  for st in p["Properties"]["PolicyDocument"]["Statement"]]
-    assert any(st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-               for st in statements)
+    statements = [
+        st
+        for p in synth.of_type("AWS::SQS::QueuePolicy").values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert any(
+        st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for st in statements
+    )
     # EventBridge may send every rule's undeliverable events to it
     senders = [st for st in statements if st["Effect"] == "Allow"]
     assert {st["Principal"]["Service"] for st in senders} == {"events.amazonaws.com"}
@@ -190,8 +201,10 @@ def topic_id(synth: Synthesized) -> str:
 def test_failure_and_missed_run_alarms_per_job(synth, job):
     alarms = alarms_by_name(synth)
     dims = [{"Name": "job", "Value": job.name}, {"Name": "service", "Value": naming.SERVICE}]
-    for name, metric, statistic, period in ((f"{job.name}-failed", naming.METRIC_FAILED, "Sum", 300),
-                                            (f"{job.name}-missed-run", naming.METRIC_MISSED, "Maximum", 900)):
+    for name, metric, statistic, period in (
+        (f"{job.name}-failed", naming.METRIC_FAILED, "Sum", 300),
+        (f"{job.name}-missed-run", naming.METRIC_MISSED, "Maximum", 900),
+    ):
         alarm = alarms[name]
         assert alarm["Namespace"] == naming.METRICS_NAMESPACE
         assert alarm["MetricName"] == metric
@@ -228,15 +241,18 @@ def test_exactly_the_alarms_expected(synth):
 def test_alarm_topic_is_kms_encrypted_tls_only_without_subscription_by_default(synth):
     topic = synth.resources[topic_id(synth)]["Properties"]
     assert "Fn::GetAtt" in topic["KmsMasterKeyId"]
-    statements = [st for p in synth.of_type("AWS::SNS::TopicPolicy").values()
-                  for st in p["Properties"]["PolicyDocument"]["Statement"]]
-    assert any(st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-               for st in statements)
+    statements = [
+        st
+        for p in synth.of_type("AWS::SNS::TopicPolicy").values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert any(
+        st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for st in statements
+    )
     assert synth.of_type("AWS::SNS::Subscription") == {}
     key = only(synth.of_type("AWS::KMS::Key"))[1]["Properties"]
     assert key["EnableKeyRotation"] is True
-    assert any(st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
-               for st in key["KeyPolicy"]["Statement"])
+    assert any(st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for st in key["KeyPolicy"]["Statement"])
 
 
 def dashboard(synth: Synthesized) -> dict:
@@ -293,7 +309,7 @@ def test_dashboard_logs_insights_widget_covers_every_job_log_group(synth):
 
 
 def test_migrations_custom_resource_runs_the_migrate_function_with_the_sql_hash(synth):
-    (resource_id, resource), = synth.of_type("Custom::SchemaMigrations").items()
+    ((resource_id, resource),) = synth.of_type("Custom::SchemaMigrations").items()
     assert resource["Properties"]["SqlHash"] == synth.sql_hash
     migrate_id = synth.logical_id(synth.stack.node.find_child("Migrations").node.find_child("Function"))
     migrate = synth.resources[migrate_id]["Properties"]

@@ -17,13 +17,22 @@ SUBNET_A, SUBNET_B = "subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"
 
 @pytest.fixture(scope="module")
 def synth() -> Synthesized:
-    return synthesize(databaseSecretArn=SECRET_ARN, vpcId=VPC, subnetIds=f"{SUBNET_A},{SUBNET_B}",
-                      securityGroupId=SG, namePrefix="staging-", alarmEmail="ops@example.com")
+    return synthesize(
+        databaseSecretArn=SECRET_ARN,
+        vpcId=VPC,
+        subnetIds=f"{SUBNET_A},{SUBNET_B}",
+        securityGroupId=SG,
+        namePrefix="staging-",
+        alarmEmail="ops@example.com",
+    )
 
 
 def python_functions(synth: Synthesized) -> dict[str, dict]:
-    return {k: v["Properties"] for k, v in synth.of_type("AWS::Lambda::Function").items()
-            if v["Properties"]["Runtime"].startswith("python")}
+    return {
+        k: v["Properties"]
+        for k, v in synth.of_type("AWS::Lambda::Function").items()
+        if v["Properties"]["Runtime"].startswith("python")
+    }
 
 
 def test_no_secret_is_created_and_every_python_function_reads_the_given_one(synth):
@@ -35,13 +44,19 @@ def test_no_secret_is_created_and_every_python_function_reads_the_given_one(synt
 
 
 def test_secret_read_is_granted_on_that_arn_only(synth):
-    secret_statements = [st for p in synth.of_type("AWS::IAM::Policy").values()
-                         for st in p["Properties"]["PolicyDocument"]["Statement"]
-                         if any(a.startswith("secretsmanager:") for a in st["Action"])]
+    secret_statements = [
+        st
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("secretsmanager:") for a in st["Action"])
+    ]
     assert len(secret_statements) == len(JOBS) + 2
     for st in secret_statements:
-        assert st == {"Effect": "Allow", "Action": ["secretsmanager:DescribeSecret",
-                                                    "secretsmanager:GetSecretValue"], "Resource": SECRET_ARN}
+        assert st == {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "Resource": SECRET_ARN,
+        }
 
 
 def test_every_python_function_runs_in_the_given_subnets_and_security_group(synth):
@@ -53,7 +68,9 @@ def test_every_python_function_runs_in_the_given_subnets_and_security_group(synt
 def test_names_carry_the_prefix(synth):
     names = {fn["FunctionName"] for fn in python_functions(synth).values()}
     assert names == {naming.function_name(j.name, "staging-") for j in JOBS} | {
-        "staging-scheduled-jobs-watchdog", "staging-scheduled-jobs-migrate"}
+        "staging-scheduled-jobs-watchdog",
+        "staging-scheduled-jobs-migrate",
+    }
     rules = {r["Properties"]["Name"] for r in synth.of_type("AWS::Events::Rule").values()}
     assert rules == {naming.rule_name(j.name, "staging-") for j in JOBS} | {"staging-scheduled-jobs-watchdog-schedule"}
     assert synth.stack.stack_name == "staging-ScheduledJobs"
@@ -77,11 +94,14 @@ def test_zero_cdk_nag_findings_in_a_vpc(synth):
 
 def test_partial_arn_is_granted_with_secrets_managers_suffix_and_a_security_group_is_created():
     synth = synthesize(databaseSecretArn=PARTIAL_ARN, vpcId=VPC, subnetIds=SUBNET_A)
-    resources = {st["Resource"] for p in synth.of_type("AWS::IAM::Policy").values()
-                 for st in p["Properties"]["PolicyDocument"]["Statement"]
-                 if any(a.startswith("secretsmanager:") for a in st["Action"])}
+    resources = {
+        st["Resource"]
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("secretsmanager:") for a in st["Action"])
+    }
     assert resources == {f"{PARTIAL_ARN}-??????"}
-    (group_id, group), = synth.of_type("AWS::EC2::SecurityGroup").items()
+    ((group_id, group),) = synth.of_type("AWS::EC2::SecurityGroup").items()
     assert group["Properties"]["VpcId"] == VPC
     for fn in python_functions(synth).values():
         assert fn["VpcConfig"]["SecurityGroupIds"] == [{"Fn::GetAtt": [group_id, "GroupId"]}]
@@ -120,8 +140,9 @@ def test_with_a_migrations_secret_only_the_migrate_function_reads_it(split):
     assert set(by_role) == job_roles and len(job_roles) == len(JOBS) + 1
     assert all(resources == {SECRET_ARN} for resources in by_role.values())
     # And each function is told its own secret
-    variables = {fid: fn["Environment"]["Variables"]["DATABASE_SECRET_ARN"]
-                 for fid, fn in python_functions(split).items()}
+    variables = {
+        fid: fn["Environment"]["Variables"]["DATABASE_SECRET_ARN"] for fid, fn in python_functions(split).items()
+    }
     assert variables.pop(split.logical_id(migrate)) == MIGRATIONS_ARN
     assert set(variables.values()) == {SECRET_ARN} and len(variables) == len(JOBS) + 1
     outputs = split.template.to_json()["Outputs"]

@@ -87,9 +87,13 @@ def test_scheduled_event_runs_the_job_and_returns_the_result(env, conn, capsys):
     # And every log line of the run carries the job, run id, as_of and request id
     lines = [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
     run_lines = [line for line in lines if line["message"].startswith("run ")]
-    assert run_lines and all(line["job"] == JOB and line["run_id"] == result["log_id"]
-                             and line["as_of"] == "2026-11-28T00:00:00Z"
-                             and line["function_request_id"] == context.aws_request_id for line in run_lines)
+    assert run_lines and all(
+        line["job"] == JOB
+        and line["run_id"] == result["log_id"]
+        and line["as_of"] == "2026-11-28T00:00:00Z"
+        and line["function_request_id"] == context.aws_request_id
+        for line in run_lines
+    )
 
 
 def test_the_same_event_twice_is_a_skip_not_an_error(env):
@@ -98,8 +102,9 @@ def test_the_same_event_twice_is_a_skip_not_an_error(env):
     assert second["status"] == "skipped" and "already succeeded" in second["reason"]
 
 
-@pytest.mark.parametrize("name", ["manual_run_now.json", "manual_backfill.json", "manual_dry_run.json",
-                                  "manual_force_rerun.json"])
+@pytest.mark.parametrize(
+    "name", ["manual_run_now.json", "manual_backfill.json", "manual_dry_run.json", "manual_force_rerun.json"]
+)
 def test_every_sample_console_event_runs(env, name):
     result = handler(event(name), FakeLambdaContext())
     assert result["status"] == "succeeded"
@@ -130,6 +135,7 @@ def test_reads_the_url_from_secrets_manager(db_url, monkeypatch):
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
     connection.reset()
     from aws_lambda_powertools.utilities import parameters
+
     parameters.clear_caches()
     try:
         result = handler({"dry_run": True}, FakeLambdaContext())
@@ -151,6 +157,7 @@ def test_rds_style_json_secret_and_a_wrong_password_never_leak_it(monkeypatch, c
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
     connection.reset()
     from aws_lambda_powertools.utilities import parameters
+
     parameters.clear_caches()
     # When the handler runs
     with pytest.raises(DatabaseUnavailable) as info:

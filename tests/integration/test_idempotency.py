@@ -22,22 +22,34 @@ MATERIALIZED_VIEWS = ("mv_global_leaderboard", "mv_weekly_leaderboard", "mv_lang
 
 #: Summary keys that report a value or the run's own bookkeeping, not a change: they are
 #: the same on every run (or say what is left), so they are not expected to be zero.
-VALUE_KEYS = frozenset({
-    "daily_active_users", "new_signups", "messages_sent",  # calculate-daily-metrics: the day's figures
-    "active_users",                                        # send-weekly-reports: users active that week
-    "global_rows", "weekly_rows", "language_rows", "views_refreshed",  # update-leaderboards: sizes
-    "tables_vacuumed",                                     # database-maintenance: VACUUM always runs
-    "batches", "stories_remaining",                        # cleanup-expired-stories: bookkeeping
-})
+VALUE_KEYS = frozenset(
+    {
+        "daily_active_users",
+        "new_signups",
+        "messages_sent",  # calculate-daily-metrics: the day's figures
+        "active_users",  # send-weekly-reports: users active that week
+        "global_rows",
+        "weekly_rows",
+        "language_rows",
+        "views_refreshed",  # update-leaderboards: sizes
+        "tables_vacuumed",  # database-maintenance: VACUUM always runs
+        "batches",
+        "stories_remaining",  # cleanup-expired-stories: bookkeeping
+    }
+)
 
 SEED_USERS = 2_000
 
 
 def app_relations(conn: psycopg.Connection) -> list[str]:
     """Every application table in schema public, then the leaderboard views."""
-    tables = [r["table_name"] for r in conn.execute(
-        """SELECT table_name FROM information_schema.tables
-            WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name""").fetchall()]
+    tables = [
+        r["table_name"]
+        for r in conn.execute(
+            """SELECT table_name FROM information_schema.tables
+            WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"""
+        ).fetchall()
+    ]
     return [t for t in tables if t not in NOT_APP_TABLES] + list(MATERIALIZED_VIEWS)
 
 
@@ -47,7 +59,9 @@ def snapshot(conn: psycopg.Connection, relations: list[str] | None = None) -> di
     for name in relations or app_relations(conn):
         ncols = conn.execute(
             """SELECT count(*) AS n FROM pg_attribute
-                WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped""", (name,)).fetchone()["n"]
+                WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped""",
+            (name,),
+        ).fetchone()["n"]
         order = sql.SQL(", ").join(sql.Literal(i) for i in range(1, ncols + 1))
         query = sql.SQL("SELECT * FROM {} ORDER BY {}").format(sql.Identifier(name), order)
         result[name] = [tuple(r.values()) for r in conn.execute(query).fetchall()]
@@ -77,8 +91,7 @@ READERS_OF_OTHER_JOBS = ("update-leaderboards",)
 RUN_ORDER = tuple(j.name for j in registry.JOBS if j.name not in READERS_OF_OTHER_JOBS) + READERS_OF_OTHER_JOBS
 
 
-def run_all(conn: psycopg.Connection, as_of: datetime,
-            order: tuple[str, ...] = RUN_ORDER) -> dict[str, dict[str, int]]:
+def run_all(conn: psycopg.Connection, as_of: datetime, order: tuple[str, ...] = RUN_ORDER) -> dict[str, dict[str, int]]:
     """Every registry job at as_of, in ``order`` (registry order, readers of other jobs' writes last)."""
     return {name: run_job(conn, name, as_of) for name in order}
 

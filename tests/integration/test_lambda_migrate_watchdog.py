@@ -32,6 +32,7 @@ def database(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
     def use(url: str | None, secret_arn: str | None = None, created_by_stack: bool = False) -> None:
         for name, value in (("DATABASE_URL", url), ("DATABASE_SECRET_ARN", secret_arn)):
             if value is None:
@@ -48,8 +49,11 @@ def database(monkeypatch):
 
 
 def cfn_event(request_type: str) -> dict:
-    event = {"RequestType": request_type, "ResourceType": "Custom::SchemaMigrations",
-             "ResourceProperties": {"SqlHash": "x"}}
+    event = {
+        "RequestType": request_type,
+        "ResourceType": "Custom::SchemaMigrations",
+        "ResourceProperties": {"SqlHash": "x"},
+    }
     if request_type != "Create":
         event["PhysicalResourceId"] = migrate.PHYSICAL_ID
     return event
@@ -61,14 +65,19 @@ def test_create_migrates_an_empty_database_and_update_then_has_nothing_to_do(dat
     # When CloudFormation creates the resource
     created = migrate.handler(cfn_event("Create"), FakeLambdaContext())
     # Then every migration is applied, and recorded
-    assert created == {"PhysicalResourceId": "schema-migrations",
-                       "Data": {"Applied": str(len(discover())), "Status": "migrated"}}
-    versions = {r["version"] for r in connection.get_connection().execute(
-        "SELECT version FROM schema_migrations").fetchall()}
+    assert created == {
+        "PhysicalResourceId": "schema-migrations",
+        "Data": {"Applied": str(len(discover())), "Status": "migrated"},
+    }
+    versions = {
+        r["version"] for r in connection.get_connection().execute("SELECT version FROM schema_migrations").fetchall()
+    }
     assert versions == {m.version for m in discover()}
     # And a later deploy (Update) with no SQL change applies nothing, keeping the same physical id
     assert migrate.handler(cfn_event("Update"), FakeLambdaContext()) == {
-        "PhysicalResourceId": "schema-migrations", "Data": {"Applied": "0", "Status": "migrated"}}
+        "PhysicalResourceId": "schema-migrations",
+        "Data": {"Applied": "0", "Status": "migrated"},
+    }
 
 
 def test_delete_touches_nothing(database):

@@ -85,8 +85,11 @@ def test_badly_named_migration_is_refused(dirs):
 def test_two_copies_started_at_once_apply_each_migration_exactly_once(empty_db_url, dirs):
     versioned, functions = dirs
     # Given a slow migration with a side effect that would fail if applied twice
-    _write(versioned, "V001__slow.sql", "CREATE TABLE once (v int PRIMARY KEY); SELECT pg_sleep(0.5); "
-                                        "INSERT INTO once VALUES (1);")
+    _write(
+        versioned,
+        "V001__slow.sql",
+        "CREATE TABLE once (v int PRIMARY KEY); SELECT pg_sleep(0.5); INSERT INTO once VALUES (1);",
+    )
     _write(versioned, "V002__next.sql", "INSERT INTO once VALUES (2);")
     results: list[list[str]] = []
     errors: list[BaseException] = []
@@ -160,10 +163,17 @@ def test_the_guides_monitoring_and_troubleshooting_sql_runs_unchanged(conn, quer
 def test_guide_views_have_the_guides_columns(conn):
     stats = conn.execute("SELECT * FROM v_cron_job_stats LIMIT 0")
     assert [c.name for c in stats.description][:6] == [
-        "job_name", "total_runs", "successful_runs", "failed_runs", "avg_execution_time_ms", "last_run_at"]
+        "job_name",
+        "total_runs",
+        "successful_runs",
+        "failed_runs",
+        "avg_execution_time_ms",
+        "last_run_at",
+    ]
     recent = conn.execute("SELECT * FROM v_recent_cron_jobs LIMIT 0")
-    assert {"job_name", "status", "started_at", "finished_at", "execution_time_ms", "error_message",
-            "metadata"} <= {c.name for c in recent.description}
+    assert {"job_name", "status", "started_at", "finished_at", "execution_time_ms", "error_message", "metadata"} <= {
+        c.name for c in recent.description
+    }
 
 
 def test_guide_stats_view_counts_runs(conn):
@@ -181,14 +191,41 @@ def test_guide_stats_view_counts_runs(conn):
 
 # The tables, columns and functions the code and the guide rely on.
 EXPECTED_COLUMNS = {
-    "users": {"id", "account_status", "last_active_at", "created_at", "is_staff", "reminders_enabled",
-              "weekly_report_opt_out", "learning_language"},
+    "users": {
+        "id",
+        "account_status",
+        "last_active_at",
+        "created_at",
+        "is_staff",
+        "reminders_enabled",
+        "weekly_report_opt_out",
+        "learning_language",
+    },
     "messages": {"created_at", "is_deleted", "sender_id", "recipient_id"},
-    "user_gamification": {"current_streak", "previous_streak_value", "updated_at", "longest_streak", "total_xp",
-                          "streak_day"},
-    "cron_job_logs": {"id", "job_name", "status", "started_at", "finished_at", "execution_time_ms",
-                      "error_message", "metadata", "trigger", "as_of", "request_id", "forced", "dry_run",
-                      "deadline_at"},
+    "user_gamification": {
+        "current_streak",
+        "previous_streak_value",
+        "updated_at",
+        "longest_streak",
+        "total_xp",
+        "streak_day",
+    },
+    "cron_job_logs": {
+        "id",
+        "job_name",
+        "status",
+        "started_at",
+        "finished_at",
+        "execution_time_ms",
+        "error_message",
+        "metadata",
+        "trigger",
+        "as_of",
+        "request_id",
+        "forced",
+        "dry_run",
+        "deadline_at",
+    },
     "notifications": {"user_id", "kind", "dedup_key", "payload"},
 }
 
@@ -207,8 +244,10 @@ def test_migrations_produce_the_schema_the_code_expects(conn):
 
 
 def test_every_registry_job_has_its_sql_functions(conn):
-    functions = {r["proname"] for r in conn.execute(
-        "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace").fetchall()}
+    functions = {
+        r["proname"]
+        for r in conn.execute("SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace").fetchall()
+    }
     missing = [f for job in registry.JOBS for f in (job.sql_function, job.work_function) if f not in functions]
     assert missing == []
 
@@ -237,8 +276,10 @@ def test_a_hand_run_in_sql_never_overlaps_a_scheduled_run(conn):
     # Then the hand run is skipped (and logged), not run concurrently
     assert result["status"] == "skipped"
     assert conn.execute("SELECT count(*) AS n FROM daily_challenges").fetchone()["n"] == 0
-    assert conn.execute("SELECT status FROM cron_job_logs WHERE job_name = 'reset_daily_challenges'"
-                        ).fetchone()["status"] == "skipped"
+    assert (
+        conn.execute("SELECT status FROM cron_job_logs WHERE job_name = 'reset_daily_challenges'").fetchone()["status"]
+        == "skipped"
+    )
 
 
 def test_one_changed_function_file_reapplies_all_of_them_in_order(empty_db_url, dirs):

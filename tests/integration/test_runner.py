@@ -21,8 +21,12 @@ from shared.runner import Status, run
 from tests.factories import utc
 
 PROBE = registry.Job(
-    name="probe-job", cron="0 * * * *", description="test probe", sql_function="probe",
-    summary_keys=("effects",), timeout_s=20,
+    name="probe-job",
+    cron="0 * * * *",
+    description="test probe",
+    sql_function="probe",
+    summary_keys=("effects",),
+    timeout_s=20,
 )
 AS_OF = utc(2026, 11, 28, 0, 0)
 
@@ -187,15 +191,18 @@ def test_a_failed_occurrence_is_logged_raised_and_may_be_retried(db):
 
 def test_a_crashed_run_blocks_until_its_deadline_then_is_closed_as_abandoned(db):
     # Given a run that crashed (its 'running' row was never closed) and whose deadline is in the future
-    db.execute("""INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
+    db.execute(
+        """INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
                   VALUES ('probe-job', 'running', 'schedule', %s, clock_timestamp() + interval '1 hour')""",
-               (AS_OF,))
+        (AS_OF,),
+    )
     # When the next occurrence arrives: it is an overlap
     with pytest.raises(OverlapError):
         run(scheduled(AS_OF + timedelta(hours=1)))
     # Given the deadline passed
-    db.execute("UPDATE cron_job_logs SET deadline_at = clock_timestamp() - interval '1 second' "
-               "WHERE status = 'running'")
+    db.execute(
+        "UPDATE cron_job_logs SET deadline_at = clock_timestamp() - interval '1 second' WHERE status = 'running'"
+    )
     # When the next delivery arrives, the stale row no longer blocks and is closed with a reason
     result = run(scheduled(AS_OF + timedelta(hours=1)))
     assert result.status is Status.SUCCEEDED
@@ -223,7 +230,8 @@ def test_a_backend_killed_mid_run_leaves_a_failed_row_and_no_work(db, db_url):
             killed = killer.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND query LIKE 'SELECT \"job_probe\"%' "
-                "AND state = 'active' AND pid <> pg_backend_pid()").fetchall()
+                "AND state = 'active' AND pid <> pg_backend_pid()"
+            ).fetchall()
             if killed:
                 break
             threading.Event().wait(0.05)

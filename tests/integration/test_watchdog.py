@@ -36,8 +36,15 @@ def deployed_at(conn: psycopg.Connection, at: datetime) -> None:
     conn.execute("UPDATE schema_migrations SET applied_at = %(at)s", {"at": at})
 
 
-def log_run(conn: psycopg.Connection, job_name: str, as_of: datetime, *, status: str = "succeeded",
-            trigger: str = "schedule", dry_run: bool = False) -> None:
+def log_run(
+    conn: psycopg.Connection,
+    job_name: str,
+    as_of: datetime,
+    *,
+    status: str = "succeeded",
+    trigger: str = "schedule",
+    dry_run: bool = False,
+) -> None:
     conn.execute(
         """INSERT INTO cron_job_logs (job_name, status, trigger, as_of, dry_run, started_at, finished_at,
                                       deadline_at)
@@ -111,8 +118,10 @@ def test_occurrences_before_the_first_deploy_are_not_expected(conn):
     missed = missed_runs(conn, NOW)
     # Then the hourly and 15-minute jobs' 12:00 occurrence (after deploy + 10 min slack) is expected
     assert {name for name, at in missed.items() if at is not None} == {
-        "cleanup-expired-stories", "update-leaderboards",
-        "cleanup-expired-sessions", "process-moderation-queue",
+        "cleanup-expired-stories",
+        "update-leaderboards",
+        "cleanup-expired-sessions",
+        "process-moderation-queue",
     }
     # And the daily, weekly and monthly ones, due before the deploy, are not
     assert missed["reset-daily-challenges"] is None

@@ -168,5 +168,6 @@ def test_a_migration_waiting_for_a_long_job_does_not_fail_either(conn, db_url, r
     thread.join(timeout=60)
     # Then the deploy went through once the job committed
     assert errors == []
-    assert applied == [["V900__deploy_under_load.sql", "V901__deploy_next.sql",
-                        *sorted(p.name for p in functions.glob("*.sql"))]]
+    assert applied == [
+        ["V900__deploy_under_load.sql", "V901__deploy_next.sql", *sorted(p.name for p in functions.glob("*.sql"))]
+    ]

@@ -33,11 +33,16 @@ def test_every_registry_schedule_converts_to_the_exact_eventbridge_string():
 
 def test_registry_keeps_the_guides_schedules():
     guide = {
-        "reset-daily-challenges": "0 0 * * *", "update-user-streaks": "0 0 * * *",
-        "calculate-daily-metrics": "0 1 * * *", "send-daily-reminders": "0 18 * * *",
-        "cleanup-expired-stories": "0 * * * *", "update-leaderboards": "0 * * * *",
-        "cleanup-expired-sessions": "*/15 * * * *", "process-moderation-queue": "0 * * * *",
-        "send-weekly-reports": "0 0 * * 0", "cleanup-inactive-accounts": "0 2 1 * *",
+        "reset-daily-challenges": "0 0 * * *",
+        "update-user-streaks": "0 0 * * *",
+        "calculate-daily-metrics": "0 1 * * *",
+        "send-daily-reminders": "0 18 * * *",
+        "cleanup-expired-stories": "0 * * * *",
+        "update-leaderboards": "0 * * * *",
+        "cleanup-expired-sessions": "*/15 * * * *",
+        "process-moderation-queue": "0 * * * *",
+        "send-weekly-reports": "0 0 * * 0",
+        "cleanup-inactive-accounts": "0 2 1 * *",
         "database-maintenance": "0 3 1 * *",
     }
     assert {job.name: job.cron for job in registry.JOBS} == guide
@@ -93,10 +98,23 @@ def test_invalid_and_inexpressible_crons_are_refused_with_a_reason(expr, message
 # Expressions covering every feature: lists, ranges, steps, names, 0/7 Sunday, month
 # ends, and the registry's own schedules.
 AGREEMENT_CASES = [job.cron for job in registry.JOBS] + [
-    "*/7 * * * *", "3-59/11 */5 * * *", "0 0 * * 1-5", "0 12 * * sat,sun", "0 0 * * 7",
-    "0 0 31 * *", "0 0 30 1-12/2 *", "45 23 * dec *", "0 8-18/2 * * MON-FRI",
-    "0 0 1,15 * *", "20 2 * * 3", "0 0 L * *".replace("L", "28-31"), "59 23 31 12 *",
-    "0 */3 * * 0", "1 2 3 4 *", "*/30 9-17 * * 2-4", "0 0 * * 6,0",
+    "*/7 * * * *",
+    "3-59/11 */5 * * *",
+    "0 0 * * 1-5",
+    "0 12 * * sat,sun",
+    "0 0 * * 7",
+    "0 0 31 * *",
+    "0 0 30 1-12/2 *",
+    "45 23 * dec *",
+    "0 8-18/2 * * MON-FRI",
+    "0 0 1,15 * *",
+    "20 2 * * 3",
+    "0 0 L * *".replace("L", "28-31"),
+    "59 23 31 12 *",
+    "0 */3 * * 0",
+    "1 2 3 4 *",
+    "*/30 9-17 * * 2-4",
+    "0 0 * * 6,0",
 ]
 
 
@@ -111,9 +129,14 @@ def _unix_next(expression: str, start: datetime, count: int) -> list[datetime]:
 
 
 @pytest.mark.parametrize("expr", AGREEMENT_CASES)
-@pytest.mark.parametrize("start", [datetime(2026, 11, 28, 16, 49, tzinfo=UTC),
-                                   datetime(2027, 12, 31, 23, 59, tzinfo=UTC),
-                                   datetime(2028, 2, 28, 0, 0, tzinfo=UTC)])
+@pytest.mark.parametrize(
+    "start",
+    [
+        datetime(2026, 11, 28, 16, 49, tzinfo=UTC),
+        datetime(2027, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(2028, 2, 28, 0, 0, tzinfo=UTC),
+    ],
+)
 def test_next_50_fire_times_agree_between_unix_and_eventbridge_semantics(expr, start):
     # Given a Unix cron and its EventBridge conversion
     eventbridge = to_eventbridge(expr)
@@ -135,7 +158,9 @@ def test_leap_day_agrees_for_the_next_ten_occurrences():
 def test_next_fire_times_weekly_is_sunday_midnight():
     after = datetime(2026, 11, 28, 16, 0, tzinfo=UTC)  # a Saturday
     assert next_fire_times("0 0 * * 0", after, 2) == [
-        datetime(2026, 11, 29, tzinfo=UTC), datetime(2026, 12, 6, tzinfo=UTC)]
+        datetime(2026, 11, 29, tzinfo=UTC),
+        datetime(2026, 12, 6, tzinfo=UTC),
+    ]
 
 
 def test_previous_fire_time_includes_an_exact_match():

@@ -58,10 +58,14 @@ def test_as_of_with_an_offset_is_converted_to_utc():
         ({"dry_run": "yes"}, "dry_run: Input should be a valid boolean"),
         ({"force": 1}, "force: Input should be a valid boolean"),
         ([1, 2], "expected a JSON object, got list"),
-        ({"detail-type": "Object Created", "source": "aws.s3", "time": "2026-11-28T00:00:00Z"},
-         "is not 'Scheduled Event'"),
-        ({"detail-type": "Scheduled Event", "source": "evil.source", "time": "2026-11-28T00:00:00Z"},
-         "source 'evil.source' is not aws.events"),
+        (
+            {"detail-type": "Object Created", "source": "aws.s3", "time": "2026-11-28T00:00:00Z"},
+            "is not 'Scheduled Event'",
+        ),
+        (
+            {"detail-type": "Scheduled Event", "source": "evil.source", "time": "2026-11-28T00:00:00Z"},
+            "source 'evil.source' is not aws.events",
+        ),
         ({"detail-type": "Scheduled Event", "source": "aws.events"}, "time: Field required"),
         ({"as_of": "1999-12-31T00:00:00Z"}, "before the year 2000"),
         ({"as_of": "0001-01-01T00:00:00+23:59"}, "out of range"),

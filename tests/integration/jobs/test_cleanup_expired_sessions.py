@@ -15,21 +15,26 @@ QUARTER = timedelta(minutes=15)
 
 
 def typing(conn: psycopg.Connection, conversation: int, user_id: int, expires_at: datetime) -> None:
-    conn.execute("INSERT INTO typing_indicators (conversation_id, user_id, started_at, expires_at)"
-                 " VALUES (%s, %s, %s, %s)",
-                 (conversation, user_id, expires_at - timedelta(seconds=10), expires_at))
+    conn.execute(
+        "INSERT INTO typing_indicators (conversation_id, user_id, started_at, expires_at) VALUES (%s, %s, %s, %s)",
+        (conversation, user_id, expires_at - timedelta(seconds=10), expires_at),
+    )
 
 
-def presence(conn: psycopg.Connection, user_id: int, online: bool, heartbeat: datetime,
-             went_offline_at: datetime | None = None) -> None:
-    conn.execute("INSERT INTO user_presence (user_id, is_online, last_heartbeat_at, went_offline_at)"
-                 " VALUES (%s, %s, %s, %s)", (user_id, online, heartbeat, went_offline_at))
+def presence(
+    conn: psycopg.Connection, user_id: int, online: bool, heartbeat: datetime, went_offline_at: datetime | None = None
+) -> None:
+    conn.execute(
+        "INSERT INTO user_presence (user_id, is_online, last_heartbeat_at, went_offline_at) VALUES (%s, %s, %s, %s)",
+        (user_id, online, heartbeat, went_offline_at),
+    )
 
 
 def state(conn: psycopg.Connection) -> tuple[list, list]:
-    return (rows(conn, "SELECT conversation_id, user_id, expires_at FROM typing_indicators ORDER BY 1, 2"),
-            rows(conn, "SELECT user_id, is_online, last_heartbeat_at, went_offline_at"
-                       " FROM user_presence ORDER BY 1"))
+    return (
+        rows(conn, "SELECT conversation_id, user_id, expires_at FROM typing_indicators ORDER BY 1, 2"),
+        rows(conn, "SELECT user_id, is_online, last_heartbeat_at, went_offline_at FROM user_presence ORDER BY 1"),
+    )
 
 
 def test_typing_indicators_strictly_past_expiry_are_deleted(conn):
@@ -37,7 +42,7 @@ def test_typing_indicators_strictly_past_expiry_are_deleted(conn):
     u = make_user(conn)
     typing(conn, 1, u, AS_OF - TICK)
     typing(conn, 2, u, AS_OF - timedelta(hours=3))
-    typing(conn, 3, u, AS_OF)               # at exactly expires_at it still stands
+    typing(conn, 3, u, AS_OF)  # at exactly expires_at it still stands
     typing(conn, 4, u, AS_OF + timedelta(seconds=5))
 
     summary = run_job(conn, "cleanup-expired-sessions", AS_OF)
@@ -50,7 +55,7 @@ def test_users_silent_for_more_than_15_minutes_go_offline_at_as_of(conn):
     # Given online users around the 15-minute boundary and users already offline
     just_over, exactly, recent, offline, ahead = (make_user(conn) for _ in range(5))
     presence(conn, just_over, True, AS_OF - QUARTER - TICK)
-    presence(conn, exactly, True, AS_OF - QUARTER)          # exactly 15 min: still online
+    presence(conn, exactly, True, AS_OF - QUARTER)  # exactly 15 min: still online
     presence(conn, recent, True, AS_OF - timedelta(minutes=1))
     presence(conn, offline, False, AS_OF - timedelta(days=2), went_offline_at=AS_OF - timedelta(days=2))
     presence(conn, ahead, True, AS_OF + timedelta(minutes=5))  # heartbeat after as_of (a replay)
@@ -76,11 +81,15 @@ def test_second_run_with_same_as_of_changes_nothing(conn):
     presence(conn, a, True, AS_OF - timedelta(hours=1))
     presence(conn, b, True, AS_OF)
     assert run_job(conn, "cleanup-expired-sessions", AS_OF) == {
-        "typing_indicators_deleted": 1, "users_marked_offline": 1}
+        "typing_indicators_deleted": 1,
+        "users_marked_offline": 1,
+    }
     before = state(conn)
 
     assert run_job(conn, "cleanup-expired-sessions", AS_OF) == {
-        "typing_indicators_deleted": 0, "users_marked_offline": 0}
+        "typing_indicators_deleted": 0,
+        "users_marked_offline": 0,
+    }
     assert state(conn) == before
 
 
@@ -102,4 +111,5 @@ def test_guide_call_is_logged(conn):
     summary = conn.execute("SELECT cleanup_expired_sessions(%s) AS s", (AS_OF,)).fetchone()["s"]
     assert summary == {"typing_indicators_deleted": 0, "users_marked_offline": 1}
     assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
-        ("cleanup_expired_sessions", "succeeded", "sql")]
+        ("cleanup_expired_sessions", "succeeded", "sql")
+    ]

@@ -20,16 +20,26 @@ DAY = timedelta(hours=24)
 TICK = timedelta(microseconds=1)
 
 
-def story(conn: psycopg.Connection, user_id: int, created_at: datetime, *, viewers: tuple[int, ...] = (),
-          reactions: tuple[tuple[int, str], ...] = ()) -> int:
-    sid = conn.execute("INSERT INTO stories (user_id, created_at) VALUES (%s, %s) RETURNING id",
-                       (user_id, created_at)).fetchone()["id"]
+def story(
+    conn: psycopg.Connection,
+    user_id: int,
+    created_at: datetime,
+    *,
+    viewers: tuple[int, ...] = (),
+    reactions: tuple[tuple[int, str], ...] = (),
+) -> int:
+    sid = conn.execute(
+        "INSERT INTO stories (user_id, created_at) VALUES (%s, %s) RETURNING id", (user_id, created_at)
+    ).fetchone()["id"]
     for viewer in viewers:
-        conn.execute("INSERT INTO story_views (story_id, viewer_id, viewed_at) VALUES (%s, %s, %s)",
-                     (sid, viewer, created_at))
+        conn.execute(
+            "INSERT INTO story_views (story_id, viewer_id, viewed_at) VALUES (%s, %s, %s)", (sid, viewer, created_at)
+        )
     for who, emoji in reactions:
-        conn.execute("INSERT INTO story_reactions (story_id, user_id, reaction, created_at)"
-                     " VALUES (%s, %s, %s, %s)", (sid, who, emoji, created_at))
+        conn.execute(
+            "INSERT INTO story_reactions (story_id, user_id, reaction, created_at) VALUES (%s, %s, %s, %s)",
+            (sid, who, emoji, created_at),
+        )
     return sid
 
 
@@ -40,16 +50,17 @@ def batched(batch_size: int) -> registry.Job:
 
 
 def snapshot(conn: psycopg.Connection) -> tuple[list, list, list]:
-    return (rows(conn, "SELECT id, user_id, created_at FROM stories ORDER BY id"),
-            rows(conn, "SELECT story_id, viewer_id FROM story_views ORDER BY 1, 2"),
-            rows(conn, "SELECT story_id, user_id, reaction FROM story_reactions ORDER BY 1, 2, 3"))
+    return (
+        rows(conn, "SELECT id, user_id, created_at FROM stories ORDER BY id"),
+        rows(conn, "SELECT story_id, viewer_id FROM story_views ORDER BY 1, 2"),
+        rows(conn, "SELECT story_id, user_id, reaction FROM story_reactions ORDER BY 1, 2, 3"),
+    )
 
 
 def test_deletes_stories_older_than_24h_with_views_and_reactions_and_keeps_the_rest(conn):
     # Given stories around the 24 h boundary, with views and reactions on old and new ones
     a, b, c = make_user(conn), make_user(conn), make_user(conn)
-    old = story(conn, a, AS_OF - DAY - TICK, viewers=(b, c),
-                reactions=((b, "heart"), (c, "fire"), (c, "heart")))
+    old = story(conn, a, AS_OF - DAY - TICK, viewers=(b, c), reactions=((b, "heart"), (c, "fire"), (c, "heart")))
     older = story(conn, b, AS_OF - 3 * DAY, viewers=(a,))
     exactly_24h = story(conn, a, AS_OF - DAY, viewers=(b,), reactions=((b, "heart"),))
     fresh = story(conn, c, AS_OF - timedelta(hours=1), viewers=(a, b), reactions=((a, "fire"),))
@@ -60,8 +71,13 @@ def test_deletes_stories_older_than_24h_with_views_and_reactions_and_keeps_the_r
 
     # Then exactly the two stories older than 24 h are gone, with what hung off them;
     # a story exactly 24 h old is kept
-    assert summary == {"stories_deleted": 2, "views_deleted": 3, "reactions_deleted": 3,
-                       "batches": 1, "stories_remaining": 0}
+    assert summary == {
+        "stories_deleted": 2,
+        "views_deleted": 3,
+        "reactions_deleted": 3,
+        "batches": 1,
+        "stories_remaining": 0,
+    }
     stories, views, reactions = snapshot(conn)
     assert [s[0] for s in stories] == [exactly_24h, fresh, future]
     assert views == sorted([(exactly_24h, b), (fresh, a), (fresh, b)])
@@ -78,8 +94,13 @@ def test_second_run_with_same_as_of_changes_nothing(conn):
 
     summary = run_job(conn, "cleanup-expired-stories", AS_OF)
 
-    assert summary == {"stories_deleted": 0, "views_deleted": 0, "reactions_deleted": 0,
-                       "batches": 1, "stories_remaining": 0}
+    assert summary == {
+        "stories_deleted": 0,
+        "views_deleted": 0,
+        "reactions_deleted": 0,
+        "batches": 1,
+        "stories_remaining": 0,
+    }
     assert snapshot(conn) == before
 
 
@@ -93,8 +114,13 @@ def test_a_backlog_larger_than_one_batch_is_deleted_in_several_batches_oldest_fi
     summary = jobs.execute(conn, batched(3), AS_OF, deadline=time.monotonic() + 60)
 
     # Then three batches (3 + 3 + 1) delete the whole backlog and nothing is left
-    assert summary == {"stories_deleted": 7, "views_deleted": 7, "reactions_deleted": 0,
-                       "batches": 3, "stories_remaining": 0}
+    assert summary == {
+        "stories_deleted": 7,
+        "views_deleted": 7,
+        "reactions_deleted": 0,
+        "batches": 3,
+        "stories_remaining": 0,
+    }
     assert rows(conn, "SELECT id FROM stories") == [(fresh,)]
     assert rows(conn, "SELECT story_id FROM story_views") == [(fresh,)]
     assert len(expired) == 7
@@ -111,8 +137,13 @@ def test_when_the_budget_runs_out_the_done_batches_stay_committed_and_what_is_le
 
     # Then one batch ran (the 3 oldest), it is committed (seen from another connection),
     # and the summary says 4 stories are left for the next run
-    assert summary == {"stories_deleted": 3, "views_deleted": 0, "reactions_deleted": 0,
-                       "batches": 1, "stories_remaining": 4}
+    assert summary == {
+        "stories_deleted": 3,
+        "views_deleted": 0,
+        "reactions_deleted": 0,
+        "batches": 1,
+        "stories_remaining": 4,
+    }
     other = connect(db_url)
     try:
         assert rows(other, "SELECT id FROM stories ORDER BY id") == [(i,) for i in expired[3:]]
@@ -149,8 +180,13 @@ def test_dry_run_changes_nothing_and_reports_one_batch(conn):
 
     summary = run_job(conn, "cleanup-expired-stories", AS_OF, dry_run=True)
 
-    assert summary == {"stories_deleted": 2, "views_deleted": 2, "reactions_deleted": 1,
-                       "batches": 1, "stories_remaining": 0}
+    assert summary == {
+        "stories_deleted": 2,
+        "views_deleted": 2,
+        "reactions_deleted": 1,
+        "batches": 1,
+        "stories_remaining": 0,
+    }
     assert snapshot(conn) == before
 
 
@@ -161,10 +197,16 @@ def test_guide_call_does_one_batch_and_is_logged(conn):
     summary = conn.execute("SELECT cleanup_expired_stories(%s) AS s", (AS_OF,)).fetchone()["s"]
 
     # Then it deleted the story and left a succeeded 'sql' row in cron_job_logs
-    assert summary == {"stories_deleted": 1, "views_deleted": 0, "reactions_deleted": 0,
-                       "batches": 1, "stories_remaining": 0}
+    assert summary == {
+        "stories_deleted": 1,
+        "views_deleted": 0,
+        "reactions_deleted": 0,
+        "batches": 1,
+        "stories_remaining": 0,
+    }
     assert rows(conn, "SELECT job_name, status, trigger, as_of, metadata->'summary' FROM cron_job_logs") == [
-        ("cleanup_expired_stories", "succeeded", "sql", AS_OF, summary)]
+        ("cleanup_expired_stories", "succeeded", "sql", AS_OF, summary)
+    ]
     assert rows(conn, "SELECT count(*) FROM stories") == [(0,)]
 
 

@@ -14,8 +14,8 @@ import pytest
 from shared import jobs, registry
 from tests.factories import make_user, rows, run_job, utc
 
-AS_OF = utc(2026, 12, 1, 2)              # the 1st of the month, 02:00 UTC, as scheduled
-CUTOFF = AS_OF - timedelta(days=180)     # 2026-06-04 02:00 UTC
+AS_OF = utc(2026, 12, 1, 2)  # the 1st of the month, 02:00 UTC, as scheduled
+CUTOFF = AS_OF - timedelta(days=180)  # 2026-06-04 02:00 UTC
 TICK = timedelta(microseconds=1)
 EARLIER = utc(2026, 9, 1)
 
@@ -27,18 +27,33 @@ def users(conn: psycopg.Connection) -> list[tuple]:
 def test_marks_only_active_users_idle_for_more_than_180_days(conn):
     # Given users around the 180-day boundary, never-active users, and users not in good standing
     idle = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=CUTOFF - TICK)
-    exactly = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=CUTOFF)   # exactly 180 days: stays
+    exactly = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=CUTOFF)  # exactly 180 days: stays
     recent = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=AS_OF - timedelta(days=1))
     never_old = make_user(conn, created_at=CUTOFF - TICK)  # never active, old account
     never_new = make_user(conn, created_at=CUTOFF)  # never active, exactly 180 days old: stays
     # last_active_at wins over created_at when present
     came_back = make_user(conn, created_at=utc(2024, 1, 1), last_active_at=AS_OF - timedelta(days=10))
-    banned = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=utc(2025, 2, 1),
-                       account_status="banned", status_changed_at=EARLIER)
-    deleted = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=utc(2025, 2, 1),
-                        account_status="deleted", status_changed_at=EARLIER)
-    already = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=utc(2025, 2, 1),
-                        account_status="inactive", status_changed_at=EARLIER)
+    banned = make_user(
+        conn,
+        created_at=utc(2025, 1, 1),
+        last_active_at=utc(2025, 2, 1),
+        account_status="banned",
+        status_changed_at=EARLIER,
+    )
+    deleted = make_user(
+        conn,
+        created_at=utc(2025, 1, 1),
+        last_active_at=utc(2025, 2, 1),
+        account_status="deleted",
+        status_changed_at=EARLIER,
+    )
+    already = make_user(
+        conn,
+        created_at=utc(2025, 1, 1),
+        last_active_at=utc(2025, 2, 1),
+        account_status="inactive",
+        status_changed_at=EARLIER,
+    )
 
     summary = run_job(conn, "cleanup-inactive-accounts", AS_OF)
 
@@ -92,7 +107,8 @@ def test_guide_call_is_logged(conn):
     summary = conn.execute("SELECT cleanup_inactive_accounts(%s) AS s", (AS_OF,)).fetchone()["s"]
     assert summary == {"users_marked_inactive": 1}
     assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
-        ("cleanup_inactive_accounts", "succeeded", "sql")]
+        ("cleanup_inactive_accounts", "succeeded", "sql")
+    ]
 
 
 def test_a_threshold_below_one_day_is_refused(conn):

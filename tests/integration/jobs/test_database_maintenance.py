@@ -11,13 +11,12 @@ import pytest
 from shared import jobs
 from tests.factories import make_user, rows, run_job, utc
 
-AS_OF = utc(2026, 12, 1, 3)              # the 1st of the month, 03:00 UTC, as scheduled
+AS_OF = utc(2026, 12, 1, 3)  # the 1st of the month, 03:00 UTC, as scheduled
 CUTOFF = AS_OF - timedelta(days=90)
 TICK = timedelta(microseconds=1)
 
 
-def log(conn: psycopg.Connection, started_at: datetime, status: str = "succeeded",
-        job: str = "some-job") -> int:
+def log(conn: psycopg.Connection, started_at: datetime, status: str = "succeeded", job: str = "some-job") -> int:
     finished = None if status == "running" else started_at + timedelta(seconds=1)
     return conn.execute(
         "INSERT INTO cron_job_logs (job_name, status, started_at, finished_at, trigger, as_of)"
@@ -32,8 +31,7 @@ def log_ids(conn: psycopg.Connection) -> list[int]:
 
 def vacuum_stats(conn: psycopg.Connection, table: str) -> tuple:
     conn.execute("SELECT pg_stat_clear_snapshot()")
-    return rows(conn, "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relname = %s",
-                (table,))[0]
+    return rows(conn, "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relname = %s", (table,))[0]
 
 
 def test_prunes_finished_logs_older_than_90_days(conn):
@@ -102,7 +100,8 @@ def test_guide_call_prunes_only_and_is_logged(conn):
     # and the call left its own row
     assert summary == {"tables_vacuumed": 0, "logs_deleted": 1}
     assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
-        ("database_maintenance", "succeeded", "sql")]
+        ("database_maintenance", "succeeded", "sql")
+    ]
 
 
 def test_vacuum_inside_a_function_is_indeed_refused(conn):

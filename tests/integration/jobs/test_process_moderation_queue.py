@@ -20,15 +20,19 @@ WEEK = timedelta(days=7)
 TICK = timedelta(microseconds=1)
 EARLIER = utc(2026, 10, 1)
 ACTOR = "process-moderation-queue"
-REASON_3_OF_3 = ("auto-ban: 3 distinct reporters (threshold 3) in {n} pending reports "
-                 "from 2026-11-21T17:00:00Z to 2026-11-28T17:00:00Z")
+REASON_3_OF_3 = (
+    "auto-ban: 3 distinct reporters (threshold 3) in {n} pending reports "
+    "from 2026-11-21T17:00:00Z to 2026-11-28T17:00:00Z"
+)
 
 
-def report(conn: psycopg.Connection, reporter: int, reported: int, created_at: datetime,
-           status: str = "pending") -> int:
+def report(
+    conn: psycopg.Connection, reporter: int, reported: int, created_at: datetime, status: str = "pending"
+) -> int:
     return conn.execute(
         "INSERT INTO user_reports (reporter_id, reported_user_id, reason, status, created_at)"
-        " VALUES (%s, %s, 'spam', %s, %s) RETURNING id", (reporter, reported, status, created_at),
+        " VALUES (%s, %s, 'spam', %s, %s) RETURNING id",
+        (reporter, reported, status, created_at),
     ).fetchone()["id"]
 
 
@@ -41,19 +45,28 @@ def status_of(conn: psycopg.Connection, user_id: int) -> tuple:
 
 
 def reports_of(conn: psycopg.Connection, user_id: int) -> list[tuple]:
-    return rows(conn, "SELECT id, status, resolved_at, moderation_action_id FROM user_reports"
-                      " WHERE reported_user_id = %s ORDER BY id", (user_id,))
+    return rows(
+        conn,
+        "SELECT id, status, resolved_at, moderation_action_id FROM user_reports"
+        " WHERE reported_user_id = %s ORDER BY id",
+        (user_id,),
+    )
 
 
 def actions(conn: psycopg.Connection) -> list[tuple]:
-    return rows(conn, "SELECT id, user_id, action, actor, reason, report_ids, distinct_reporters, created_at"
-                      " FROM moderation_actions ORDER BY id")
+    return rows(
+        conn,
+        "SELECT id, user_id, action, actor, reason, report_ids, distinct_reporters, created_at"
+        " FROM moderation_actions ORDER BY id",
+    )
 
 
 def everything(conn: psycopg.Connection) -> tuple[list, list, list]:
-    return (rows(conn, "SELECT * FROM users ORDER BY id"),
-            rows(conn, "SELECT * FROM user_reports ORDER BY id"),
-            rows(conn, "SELECT * FROM moderation_actions ORDER BY id"))
+    return (
+        rows(conn, "SELECT * FROM users ORDER BY id"),
+        rows(conn, "SELECT * FROM user_reports ORDER BY id"),
+        rows(conn, "SELECT * FROM moderation_actions ORDER BY id"),
+    )
 
 
 def test_n_distinct_reporters_ban_and_n_minus_1_do_not(conn):
@@ -84,15 +97,20 @@ def test_the_same_reporter_many_times_counts_once(conn):
     report(conn, r[1], target, AS_OF - timedelta(hours=1))
 
     assert run_job(conn, "process-moderation-queue", AS_OF) == {
-        "users_banned": 0, "reports_actioned": 0, "reports_resolved": 0}
+        "users_banned": 0,
+        "reports_actioned": 0,
+        "reports_resolved": 0,
+    }
     assert status_of(conn, target) == ("active", None)
 
     # When a third distinct reporter joins, all seven reports are actioned and 3 reporters recorded
     report(conn, r[2], target, AS_OF - timedelta(hours=2))
     assert run_job(conn, "process-moderation-queue", AS_OF) == {
-        "users_banned": 1, "reports_actioned": 7, "reports_resolved": 0}
-    assert rows(conn, "SELECT distinct_reporters, cardinality(report_ids) FROM moderation_actions") \
-        == [(3, 7)]
+        "users_banned": 1,
+        "reports_actioned": 7,
+        "reports_resolved": 0,
+    }
+    assert rows(conn, "SELECT distinct_reporters, cardinality(report_ids) FROM moderation_actions") == [(3, 7)]
 
 
 def test_the_window_is_the_last_7_days_up_to_as_of(conn):
@@ -102,7 +120,7 @@ def test_the_window_is_the_last_7_days_up_to_as_of(conn):
     outside, inside, late = make_user(conn), make_user(conn), make_user(conn)
     report(conn, r[0], outside, AS_OF - WEEK)
     report(conn, r[1], outside, AS_OF - timedelta(days=1))
-    report(conn, r[2], outside, AS_OF)                      # exactly at as_of: inside
+    report(conn, r[2], outside, AS_OF)  # exactly at as_of: inside
     edge = report(conn, r[0], inside, AS_OF - WEEK + TICK)
     report(conn, r[1], inside, AS_OF - timedelta(days=1))
     report(conn, r[2], inside, AS_OF)
@@ -141,7 +159,9 @@ def test_only_pending_reports_and_no_self_reports_count(conn):
     [(action_id, _user, _a, _actor, _reason, report_ids, n, _at)] = actions(conn)
     assert (report_ids, n) == (sorted(counted), 3)
     assert reports_of(conn, banned) == [
-        *[(i, "actioned", AS_OF, action_id) for i in counted], (self_report, "resolved", AS_OF, None)]
+        *[(i, "actioned", AS_OF, action_id) for i in counted],
+        (self_report, "resolved", AS_OF, None),
+    ]
 
 
 def test_staff_are_never_banned_and_their_reports_stay_pending(conn):
@@ -150,7 +170,10 @@ def test_staff_are_never_banned_and_their_reports_stay_pending(conn):
     ids = [report(conn, x, staff, AS_OF - timedelta(hours=1)) for x in r]
 
     assert run_job(conn, "process-moderation-queue", AS_OF) == {
-        "users_banned": 0, "reports_actioned": 0, "reports_resolved": 0}
+        "users_banned": 0,
+        "reports_actioned": 0,
+        "reports_resolved": 0,
+    }
     assert status_of(conn, staff) == ("active", None)
     assert reports_of(conn, staff) == [(i, "pending", None, None) for i in ids]
     assert actions(conn) == []
@@ -176,12 +199,17 @@ def test_pending_reports_of_any_age_against_banned_users_are_resolved(conn):
     assert summary == {"users_banned": 1, "reports_actioned": 3, "reports_resolved": 5}
     assert status_of(conn, old_ban) == ("banned", EARLIER)
     assert reports_of(conn, old_ban) == [
-        (ancient, "resolved", AS_OF, None), *[(i, "resolved", AS_OF, None) for i in recent],
-        (dismissed, "dismissed", None, None), (after_as_of, "pending", None, None)]
+        (ancient, "resolved", AS_OF, None),
+        *[(i, "resolved", AS_OF, None) for i in recent],
+        (dismissed, "dismissed", None, None),
+        (after_as_of, "pending", None, None),
+    ]
     [(action_id, user_id, *_)] = actions(conn)
     assert user_id == new_ban
     assert reports_of(conn, new_ban) == [
-        (stale, "resolved", AS_OF, None), *[(i, "actioned", AS_OF, action_id) for i in fresh]]
+        (stale, "resolved", AS_OF, None),
+        *[(i, "actioned", AS_OF, action_id) for i in fresh],
+    ]
 
 
 def test_deleted_users_are_left_alone_and_inactive_users_can_be_banned(conn):
@@ -193,7 +221,10 @@ def test_deleted_users_are_left_alone_and_inactive_users_can_be_banned(conn):
         report(conn, x, idle, AS_OF - timedelta(hours=1))
 
     assert run_job(conn, "process-moderation-queue", AS_OF) == {
-        "users_banned": 1, "reports_actioned": 3, "reports_resolved": 0}
+        "users_banned": 1,
+        "reports_actioned": 3,
+        "reports_resolved": 0,
+    }
     assert status_of(conn, gone) == ("deleted", EARLIER)
     assert reports_of(conn, gone) == [(i, "pending", None, None) for i in gone_reports]
     assert status_of(conn, idle) == ("banned", AS_OF)
@@ -206,11 +237,16 @@ def test_several_users_banned_in_one_run_each_get_their_own_audit_row(conn):
     b_ids = [report(conn, x, b, AS_OF - timedelta(hours=3)) for x in r]
 
     assert run_job(conn, "process-moderation-queue", AS_OF) == {
-        "users_banned": 2, "reports_actioned": 7, "reports_resolved": 0}
+        "users_banned": 2,
+        "reports_actioned": 7,
+        "reports_resolved": 0,
+    }
     got = {row[1]: row for row in actions(conn)}
     assert got[a][5:7] == (sorted(a_ids), 3) and got[b][5:7] == (sorted(b_ids), 4)
-    assert got[b][4] == ("auto-ban: 4 distinct reporters (threshold 3) in 4 pending reports "
-                         "from 2026-11-21T17:00:00Z to 2026-11-28T17:00:00Z")
+    assert got[b][4] == (
+        "auto-ban: 4 distinct reporters (threshold 3) in 4 pending reports "
+        "from 2026-11-21T17:00:00Z to 2026-11-28T17:00:00Z"
+    )
     for user, ids in ((a, a_ids), (b, b_ids)):
         assert {rep[3] for rep in reports_of(conn, user)} == {got[user][0]}
         assert len(reports_of(conn, user)) == len(ids)
@@ -243,7 +279,10 @@ def test_dry_run_changes_nothing(conn):
     before = everything(conn)
 
     assert run_job(conn, "process-moderation-queue", AS_OF, dry_run=True) == {
-        "users_banned": 1, "reports_actioned": 3, "reports_resolved": 0}
+        "users_banned": 1,
+        "reports_actioned": 3,
+        "reports_resolved": 0,
+    }
     assert everything(conn) == before
 
 
@@ -258,9 +297,12 @@ def test_threshold_comes_from_the_registry_param(conn):
     summary = jobs.execute(conn, job, AS_OF, deadline=time.monotonic() + 60)
 
     assert summary == {"users_banned": 1, "reports_actioned": 2, "reports_resolved": 0}
-    assert rows(conn, "SELECT reason FROM moderation_actions") == [(
-        "auto-ban: 2 distinct reporters (threshold 2) in 2 pending reports "
-        "from 2026-11-21T17:00:00Z to 2026-11-28T17:00:00Z",)]
+    assert rows(conn, "SELECT reason FROM moderation_actions") == [
+        (
+            "auto-ban: 2 distinct reporters (threshold 2) in 2 pending reports "
+            "from 2026-11-21T17:00:00Z to 2026-11-28T17:00:00Z",
+        )
+    ]
 
 
 def test_guide_call_is_logged(conn):
@@ -271,7 +313,8 @@ def test_guide_call_is_logged(conn):
     summary = conn.execute("SELECT process_moderation_queue(%s) AS s", (AS_OF,)).fetchone()["s"]
     assert summary == {"users_banned": 1, "reports_actioned": 3, "reports_resolved": 0}
     assert rows(conn, "SELECT job_name, status, trigger FROM cron_job_logs") == [
-        ("process_moderation_queue", "succeeded", "sql")]
+        ("process_moderation_queue", "succeeded", "sql")
+    ]
 
 
 def test_reason_does_not_depend_on_the_session_time_zone(conn):

@@ -20,8 +20,9 @@ ZEROS = {"challenges_archived": 0, "progress_expired": 0, "challenges_activated"
 EARLIER = utc(2026, 11, 1)
 
 
-def challenge(conn: psycopg.Connection, day: date, status: str, title: str | None = None,
-              template_id: int | None = None) -> int:
+def challenge(
+    conn: psycopg.Connection, day: date, status: str, title: str | None = None, template_id: int | None = None
+) -> int:
     return conn.execute(
         """INSERT INTO daily_challenges (template_id, title, challenge_date, status, created_at, activated_at)
            VALUES (%s, %s, %s, %s, %s, CASE WHEN %s <> 'scheduled' THEN %s::timestamptz END) RETURNING id""",
@@ -29,8 +30,7 @@ def challenge(conn: psycopg.Connection, day: date, status: str, title: str | Non
     ).fetchone()["id"]
 
 
-def template(conn: psycopg.Connection, title: str, last_used_on: date | None = None,
-             enabled: bool = True) -> int:
+def template(conn: psycopg.Connection, title: str, last_used_on: date | None = None, enabled: bool = True) -> int:
     return conn.execute(
         "INSERT INTO challenge_templates (title, last_used_on, is_enabled) VALUES (%s, %s, %s) RETURNING id",
         (title, last_used_on, enabled),
@@ -46,19 +46,27 @@ def progress(conn: psycopg.Connection, user_id: int, challenge_id: int, status: 
 
 
 def challenges(conn: psycopg.Connection) -> list[tuple]:
-    return rows(conn, """SELECT id, template_id, title, challenge_date, status, auto_created,
+    return rows(
+        conn,
+        """SELECT id, template_id, title, challenge_date, status, auto_created,
                                 created_at, activated_at, archived_at
-                           FROM daily_challenges ORDER BY id""")
+                           FROM daily_challenges ORDER BY id""",
+    )
 
 
 def progress_rows(conn: psycopg.Connection) -> list[tuple]:
-    return rows(conn, """SELECT user_id, challenge_id, status, closed_at
-                           FROM user_challenge_progress ORDER BY user_id, challenge_id""")
+    return rows(
+        conn,
+        """SELECT user_id, challenge_id, status, closed_at
+                           FROM user_challenge_progress ORDER BY user_id, challenge_id""",
+    )
 
 
 def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
-    return {t: rows(conn, f"SELECT x::text FROM {t} x ORDER BY 1")
-            for t in ("daily_challenges", "user_challenge_progress", "challenge_templates")}
+    return {
+        t: rows(conn, f"SELECT x::text FROM {t} x ORDER BY 1")
+        for t in ("daily_challenges", "user_challenge_progress", "challenge_templates")
+    }
 
 
 def test_archives_past_active_expires_their_open_progress_and_activates_today(conn):
@@ -71,21 +79,26 @@ def test_archives_past_active_expires_their_open_progress_and_activates_today(co
     tomorrow = challenge(conn, date(2026, 11, 29), "scheduled")
     old = conn.execute(
         """INSERT INTO daily_challenges (title, challenge_date, status, created_at, activated_at, archived_at)
-           VALUES ('old', '2026-11-26', 'archived', %s, %s, %s) RETURNING id""", (EARLIER, EARLIER, EARLIER)
+           VALUES ('old', '2026-11-26', 'archived', %s, %s, %s) RETURNING id""",
+        (EARLIER, EARLIER, EARLIER),
     ).fetchone()["id"]
     u1, u2 = make_user(conn), make_user(conn)
-    progress(conn, u1, yesterday)               # open on an archived challenge -> expired
+    progress(conn, u1, yesterday)  # open on an archived challenge -> expired
     progress(conn, u2, yesterday, "completed")  # finished -> untouched
-    progress(conn, u1, stale)                   # open -> expired
-    progress(conn, u1, today)                   # today's -> untouched
-    progress(conn, u2, tomorrow)                # tomorrow's -> untouched
+    progress(conn, u1, stale)  # open -> expired
+    progress(conn, u1, today)  # today's -> untouched
+    progress(conn, u2, tomorrow)  # tomorrow's -> untouched
 
     # When
     summary = run_job(conn, JOB, AS_OF)
 
     # Then
-    assert summary == {"challenges_archived": 2, "progress_expired": 2, "challenges_activated": 1,
-                       "challenges_created": 0}
+    assert summary == {
+        "challenges_archived": 2,
+        "progress_expired": 2,
+        "challenges_activated": 1,
+        "challenges_created": 0,
+    }
     e = EARLIER
     assert challenges(conn) == [
         (yesterday, None, "challenge 2026-11-27", date(2026, 11, 27), "archived", False, e, e, AS_OF),
@@ -94,13 +107,15 @@ def test_archives_past_active_expires_their_open_progress_and_activates_today(co
         (tomorrow, None, "challenge 2026-11-29", date(2026, 11, 29), "scheduled", False, e, None, None),
         (old, None, "old", date(2026, 11, 26), "archived", False, e, e, e),
     ]
-    assert progress_rows(conn) == sorted([
-        (u1, yesterday, "expired", AS_OF),
-        (u2, yesterday, "completed", None),
-        (u1, stale, "expired", AS_OF),
-        (u1, today, "in_progress", None),
-        (u2, tomorrow, "in_progress", None),
-    ])
+    assert progress_rows(conn) == sorted(
+        [
+            (u1, yesterday, "expired", AS_OF),
+            (u2, yesterday, "completed", None),
+            (u1, stale, "expired", AS_OF),
+            (u1, today, "in_progress", None),
+            (u2, tomorrow, "in_progress", None),
+        ]
+    )
     assert rows(conn, "SELECT id, last_used_on FROM challenge_templates") == [(t1, None)]
 
 
@@ -129,13 +144,18 @@ def test_creates_todays_challenge_from_the_least_recently_used_enabled_template(
 
     # When the job runs on four consecutive days with no challenge scheduled
     for day in (28, 29, 30):
-        assert run_job(conn, JOB, utc(2026, 11, day)) == {**ZEROS, "challenges_created": 1,
-                                                          "challenges_archived": 1 if day > 28 else 0}
-    assert run_job(conn, JOB, utc(2026, 12, 1)) == {**ZEROS, "challenges_created": 1,
-                                                    "challenges_archived": 1}
-    created = rows(conn, """SELECT template_id, title, challenge_date, status, auto_created, created_at,
+        assert run_job(conn, JOB, utc(2026, 11, day)) == {
+            **ZEROS,
+            "challenges_created": 1,
+            "challenges_archived": 1 if day > 28 else 0,
+        }
+    assert run_job(conn, JOB, utc(2026, 12, 1)) == {**ZEROS, "challenges_created": 1, "challenges_archived": 1}
+    created = rows(
+        conn,
+        """SELECT template_id, title, challenge_date, status, auto_created, created_at,
                                      activated_at
-                                FROM daily_challenges ORDER BY challenge_date""")
+                                FROM daily_challenges ORDER BY challenge_date""",
+    )
 
     # Then NULLs first by id, then the oldest last_used_on; each day one active auto-created challenge
     assert created == [
@@ -145,8 +165,11 @@ def test_creates_todays_challenge_from_the_least_recently_used_enabled_template(
         (never_a, "never A", date(2026, 12, 1), "active", True, utc(2026, 12, 1), utc(2026, 12, 1)),
     ]
     assert rows(conn, "SELECT title, last_used_on FROM challenge_templates ORDER BY id") == [
-        ("week ago", date(2026, 11, 30)), ("never A", date(2026, 12, 1)), ("disabled", None),
-        ("never B", date(2026, 11, 29))]
+        ("week ago", date(2026, 11, 30)),
+        ("never A", date(2026, 12, 1)),
+        ("disabled", None),
+        ("never B", date(2026, 11, 29)),
+    ]
 
 
 @pytest.mark.parametrize("status", ["scheduled", "active", "archived"])
@@ -168,13 +191,16 @@ def test_an_empty_or_disabled_pool_creates_nothing(conn):
     assert challenges(conn) == []
 
 
-@pytest.mark.parametrize(("as_of", "yesterday", "today", "tomorrow"), [
-    (utc(2026, 12, 1), date(2026, 11, 30), date(2026, 12, 1), date(2026, 12, 2)),          # month end
-    (utc(2027, 1, 1), date(2026, 12, 31), date(2027, 1, 1), date(2027, 1, 2)),             # year end
-    (utc(2028, 2, 29), date(2028, 2, 28), date(2028, 2, 29), date(2028, 3, 1)),            # leap day
-    (utc(2028, 3, 1), date(2028, 2, 29), date(2028, 3, 1), date(2028, 3, 2)),              # after leap day
-    (utc(2026, 11, 28, 23, 59, 59), date(2026, 11, 27), date(2026, 11, 28), date(2026, 11, 29)),  # late retry
-])
+@pytest.mark.parametrize(
+    ("as_of", "yesterday", "today", "tomorrow"),
+    [
+        (utc(2026, 12, 1), date(2026, 11, 30), date(2026, 12, 1), date(2026, 12, 2)),  # month end
+        (utc(2027, 1, 1), date(2026, 12, 31), date(2027, 1, 1), date(2027, 1, 2)),  # year end
+        (utc(2028, 2, 29), date(2028, 2, 28), date(2028, 2, 29), date(2028, 3, 1)),  # leap day
+        (utc(2028, 3, 1), date(2028, 2, 29), date(2028, 3, 1), date(2028, 3, 2)),  # after leap day
+        (utc(2026, 11, 28, 23, 59, 59), date(2026, 11, 27), date(2026, 11, 28), date(2026, 11, 29)),  # late retry
+    ],
+)
 def test_today_is_the_utc_date_of_as_of(conn, as_of, yesterday, today, tomorrow):
     # Given active yesterday, scheduled today and tomorrow
     y = challenge(conn, yesterday, "active")
@@ -185,7 +211,10 @@ def test_today_is_the_utc_date_of_as_of(conn, as_of, yesterday, today, tomorrow)
     # Then exactly yesterday's is archived and today's activated, both stamped with as_of
     assert summary == {**ZEROS, "challenges_archived": 1, "challenges_activated": 1}
     assert rows(conn, "SELECT id, status, activated_at, archived_at FROM daily_challenges ORDER BY id") == [
-        (y, "archived", EARLIER, as_of), (t, "active", as_of, None), (n, "scheduled", None, None)]
+        (y, "archived", EARLIER, as_of),
+        (t, "active", as_of, None),
+        (n, "scheduled", None, None),
+    ]
 
 
 def test_the_guides_sql_call_runs_the_job_and_logs_it(conn):
@@ -196,9 +225,11 @@ def test_the_guides_sql_call_runs_the_job_and_logs_it(conn):
     # Then the work is done and the run log has the row, trigger 'sql'
     assert result == {**ZEROS, "challenges_activated": 1}
     assert rows(conn, "SELECT status FROM daily_challenges WHERE id = %s", (c,)) == [("active",)]
-    assert rows(conn, """SELECT job_name, status, trigger, as_of, metadata->'summary'
-                           FROM cron_job_logs""") == [
-        ("reset_daily_challenges", "succeeded", "sql", AS_OF, {**ZEROS, "challenges_activated": 1})]
+    assert rows(
+        conn,
+        """SELECT job_name, status, trigger, as_of, metadata->'summary'
+                           FROM cron_job_logs""",
+    ) == [("reset_daily_challenges", "succeeded", "sql", AS_OF, {**ZEROS, "challenges_activated": 1})]
 
 
 def test_two_concurrent_runs_create_one_challenge(db_url):
@@ -230,7 +261,9 @@ def test_two_concurrent_runs_create_one_challenge(db_url):
     assert results == [ZEROS]
     assert rows(setup, "SELECT title, challenge_date FROM daily_challenges") == [("A", date(2026, 11, 28))]
     assert rows(setup, "SELECT title, last_used_on FROM challenge_templates ORDER BY id") == [
-        ("A", date(2026, 11, 28)), ("B", None)]
+        ("A", date(2026, 11, 28)),
+        ("B", None),
+    ]
     for c in (setup, first, second):
         c.close()
 

@@ -12,8 +12,7 @@ AS_OF = utc(2026, 11, 28, 18)
 
 
 def notifications(conn: psycopg.Connection) -> list[tuple]:
-    return rows(conn, "SELECT user_id, kind, dedup_key, payload, created_at FROM notifications "
-                      "ORDER BY user_id, id")
+    return rows(conn, "SELECT user_id, kind, dedup_key, payload, created_at FROM notifications ORDER BY user_id, id")
 
 
 def test_reminds_exactly_the_users_whose_streak_is_at_risk_today(conn):
@@ -21,16 +20,16 @@ def test_reminds_exactly_the_users_whose_streak_is_at_risk_today(conn):
     u = {}
     u["at_risk"] = make_user(conn)
     set_streak(conn, u["at_risk"], 3)
-    u["yesterday_only"] = make_user(conn)            # active 23:59 yesterday, not today
+    u["yesterday_only"] = make_user(conn)  # active 23:59 yesterday, not today
     set_streak(conn, u["yesterday_only"], 2)
     record_activity(conn, u["yesterday_only"], utc(2026, 11, 27, 23, 59))
-    u["active_0001"] = make_user(conn)               # already active today: safe
+    u["active_0001"] = make_user(conn)  # already active today: safe
     set_streak(conn, u["active_0001"], 5)
     record_activity(conn, u["active_0001"], utc(2026, 11, 28, 0, 1))
-    u["active_at_as_of"] = make_user(conn)           # first active exactly at as_of: safe
+    u["active_at_as_of"] = make_user(conn)  # first active exactly at as_of: safe
     set_streak(conn, u["active_at_as_of"], 5)
     record_activity(conn, u["active_at_as_of"], AS_OF)
-    u["after_as_of"] = make_user(conn)               # active only after as_of: the on-time run reminded
+    u["after_as_of"] = make_user(conn)  # active only after as_of: the on-time run reminded
     set_streak(conn, u["after_as_of"], 4)
     record_activity(conn, u["after_as_of"], utc(2026, 11, 28, 18, 0, 1))
     u["no_streak"] = make_user(conn)
@@ -58,8 +57,10 @@ def test_at_most_one_per_user_per_day_however_often_it_runs(conn):
     # Given a user at risk and another kind of notification already keyed by today
     user = make_user(conn)
     set_streak(conn, user, 3)
-    conn.execute("INSERT INTO notifications (user_id, kind, dedup_key, created_at) "
-                 "VALUES (%s, 'other', '2026-11-28', %s)", (user, utc(2026, 11, 28, 9)))
+    conn.execute(
+        "INSERT INTO notifications (user_id, kind, dedup_key, created_at) VALUES (%s, 'other', '2026-11-28', %s)",
+        (user, utc(2026, 11, 28, 9)),
+    )
     assert run_job(conn, JOB, AS_OF) == {"notifications_created": 1}
     before = rows(conn, "SELECT x::text FROM notifications x ORDER BY 1")
     # When it runs again, and once more later the same day
@@ -70,15 +71,20 @@ def test_at_most_one_per_user_per_day_however_often_it_runs(conn):
     # And the next day is a new key
     assert run_job(conn, JOB, utc(2026, 11, 29, 18)) == {"notifications_created": 1}
     assert rows(conn, "SELECT dedup_key FROM notifications WHERE kind = 'streak_reminder' ORDER BY id") == [
-        ("2026-11-28",), ("2026-11-29",)]
+        ("2026-11-28",),
+        ("2026-11-29",),
+    ]
 
 
-@pytest.mark.parametrize(("as_of", "key"), [
-    (utc(2026, 12, 31, 18), "2026-12-31"),
-    (utc(2027, 1, 1, 18), "2027-01-01"),
-    (utc(2028, 2, 29, 18), "2028-02-29"),
-    (utc(2026, 11, 30, 23, 59, 59), "2026-11-30"),
-])
+@pytest.mark.parametrize(
+    ("as_of", "key"),
+    [
+        (utc(2026, 12, 31, 18), "2026-12-31"),
+        (utc(2027, 1, 1, 18), "2027-01-01"),
+        (utc(2028, 2, 29, 18), "2028-02-29"),
+        (utc(2026, 11, 30, 23, 59, 59), "2026-11-30"),
+    ],
+)
 def test_the_day_key_is_as_ofs_utc_date(conn, as_of, key):
     user = make_user(conn)
     set_streak(conn, user, 1)
@@ -90,6 +96,8 @@ def test_the_guides_sql_call_logs_its_run(conn):
     user = make_user(conn)
     set_streak(conn, user, 1)
     assert conn.execute("SELECT send_daily_reminders('2026-11-28T18:00:00Z') AS r").fetchone()["r"] == {
-        "notifications_created": 1}
+        "notifications_created": 1
+    }
     assert rows(conn, "SELECT job_name, status, trigger, as_of FROM cron_job_logs") == [
-        ("send_daily_reminders", "succeeded", "sql", AS_OF)]
+        ("send_daily_reminders", "succeeded", "sql", AS_OF)
+    ]

@@ -21,19 +21,24 @@ def age_rows(conn: psycopg.Connection) -> None:
 
 
 def streaks(conn: psycopg.Connection) -> list[tuple]:
-    return rows(conn, """SELECT user_id, current_streak, longest_streak, previous_streak_value,
+    return rows(
+        conn,
+        """SELECT user_id, current_streak, longest_streak, previous_streak_value,
                                 previous_longest_streak, streak_day, updated_at
-                           FROM user_gamification ORDER BY user_id""")
+                           FROM user_gamification ORDER BY user_id""",
+    )
 
 
 def ledger(conn: psycopg.Connection) -> list[tuple]:
-    return rows(conn, """SELECT day, processed_as_of, streaks_incremented, streaks_broken, users_with_streak
-                           FROM streak_days ORDER BY day""")
+    return rows(
+        conn,
+        """SELECT day, processed_as_of, streaks_incremented, streaks_broken, users_with_streak
+                           FROM streak_days ORDER BY day""",
+    )
 
 
 def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
-    return {t: rows(conn, f"SELECT x::text FROM {t} x ORDER BY 1")
-            for t in ("user_gamification", "streak_days")}
+    return {t: rows(conn, f"SELECT x::text FROM {t} x ORDER BY 1") for t in ("user_gamification", "streak_days")}
 
 
 def active(conn: psycopg.Connection, user_id: int, *moments: datetime) -> None:
@@ -49,15 +54,15 @@ def one_day(conn):
     u["banned"] = make_user(conn, account_status="banned")
     u["deleted"] = make_user(conn, account_status="deleted")
     u["inactive"] = make_user(conn, account_status="inactive")
-    set_streak(conn, u["late"], 3, 5)        # active 23:59 yesterday and 00:05 today: keeps credit
-    set_streak(conn, u["grows"], 4, 4)       # longest follows
-    set_streak(conn, u["idle"], 0, 2)        # no streak, not active: not written
-    set_streak(conn, u["break"], 2, 6)       # not active yesterday: breaks
+    set_streak(conn, u["late"], 3, 5)  # active 23:59 yesterday and 00:05 today: keeps credit
+    set_streak(conn, u["grows"], 4, 4)  # longest follows
+    set_streak(conn, u["idle"], 0, 2)  # no streak, not active: not written
+    set_streak(conn, u["break"], 2, 6)  # not active yesterday: breaks
     set_streak(conn, u["only_today"], 2, 2)  # active only at 00:01 today: breaks
-    set_streak(conn, u["old_only"], 1, 1)    # active the day before yesterday only: breaks
-    set_streak(conn, u["banned"], 7, 7)      # left alone, active or not
+    set_streak(conn, u["old_only"], 1, 1)  # active the day before yesterday only: breaks
+    set_streak(conn, u["banned"], 7, 7)  # left alone, active or not
     set_streak(conn, u["deleted"], 3, 3)
-    set_streak(conn, u["inactive"], 2, 2)    # not banned/deleted: counted
+    set_streak(conn, u["inactive"], 2, 2)  # not banned/deleted: counted
     active(conn, u["late"], utc(2026, 11, 27, 23, 59), utc(2026, 11, 28, 0, 5))
     active(conn, u["grows"], utc(2026, 11, 27, 0, 0))
     active(conn, u["new"], utc(2026, 11, 27, 12))
@@ -77,18 +82,20 @@ def test_one_day_grows_breaks_and_leaves_alone_exactly(conn, one_day):
     summary = run_job(conn, JOB, AS_OF)
     # Then
     assert summary == {"days_processed": 1, "streaks_incremented": 4, "streaks_broken": 3}
-    assert streaks(conn) == sorted([
-        (u["late"], 4, 5, 3, 5, d, AS_OF),
-        (u["grows"], 5, 5, 4, 4, d, AS_OF),
-        (u["new"], 1, 1, 0, 0, d, AS_OF),
-        (u["idle"], 0, 2, 0, 0, None, OLD),
-        (u["break"], 0, 6, 2, 6, d, AS_OF),
-        (u["only_today"], 0, 2, 2, 2, d, AS_OF),
-        (u["old_only"], 0, 1, 1, 1, d, AS_OF),
-        (u["banned"], 7, 7, 0, 0, None, OLD),
-        (u["deleted"], 3, 3, 0, 0, None, OLD),
-        (u["inactive"], 3, 3, 2, 2, d, AS_OF),
-    ])
+    assert streaks(conn) == sorted(
+        [
+            (u["late"], 4, 5, 3, 5, d, AS_OF),
+            (u["grows"], 5, 5, 4, 4, d, AS_OF),
+            (u["new"], 1, 1, 0, 0, d, AS_OF),
+            (u["idle"], 0, 2, 0, 0, None, OLD),
+            (u["break"], 0, 6, 2, 6, d, AS_OF),
+            (u["only_today"], 0, 2, 2, 2, d, AS_OF),
+            (u["old_only"], 0, 1, 1, 1, d, AS_OF),
+            (u["banned"], 7, 7, 0, 0, None, OLD),
+            (u["deleted"], 3, 3, 0, 0, None, OLD),
+            (u["inactive"], 3, 3, 2, 2, d, AS_OF),
+        ]
+    )
     # users with a streak after the day: late, grows, new, inactive (banned/deleted excluded)
     assert ledger(conn) == [(d, AS_OF, 4, 3, 4)]
 
@@ -99,7 +106,7 @@ def test_second_run_and_later_retry_and_old_backfill_change_nothing(conn, one_da
     zeros = {"days_processed": 0, "streaks_incremented": 0, "streaks_broken": 0}
     assert run_job(conn, JOB, AS_OF) == zeros
     assert run_job(conn, JOB, utc(2026, 11, 28, 23, 59, 59)) == zeros  # same day, late retry
-    assert run_job(conn, JOB, utc(2026, 11, 20)) == zeros              # an old backfill
+    assert run_job(conn, JOB, utc(2026, 11, 20)) == zeros  # an old backfill
     assert snapshot(conn) == before
 
 
@@ -150,19 +157,21 @@ def test_catch_up_across_the_year_end(conn):
     active(conn, user, utc(2026, 12, 30, 23, 59, 59), utc(2026, 12, 31, 0, 0), utc(2027, 1, 1, 23, 59, 59))
     age_rows(conn)
     run_job(conn, JOB, utc(2026, 12, 31))  # processes 12-30
-    assert run_job(conn, JOB, utc(2027, 1, 2)) == {"days_processed": 2, "streaks_incremented": 2,
-                                                   "streaks_broken": 0}
+    assert run_job(conn, JOB, utc(2027, 1, 2)) == {"days_processed": 2, "streaks_incremented": 2, "streaks_broken": 0}
     assert streaks(conn) == [(user, 3, 3, 2, 2, date(2027, 1, 1), utc(2027, 1, 2))]
     assert [r[0] for r in ledger(conn)] == [date(2026, 12, 30), date(2026, 12, 31), date(2027, 1, 1)]
 
 
-@pytest.mark.parametrize(("as_of", "yesterday"), [
-    (utc(2026, 12, 1), date(2026, 11, 30)),             # month end
-    (utc(2027, 1, 1), date(2026, 12, 31)),              # year end
-    (utc(2028, 2, 29), date(2028, 2, 28)),              # the day before a leap day
-    (utc(2028, 3, 1), date(2028, 2, 29)),               # leap day
-    (utc(2026, 11, 28, 6, 30), date(2026, 11, 27)),     # a late retry computes the same day
-])
+@pytest.mark.parametrize(
+    ("as_of", "yesterday"),
+    [
+        (utc(2026, 12, 1), date(2026, 11, 30)),  # month end
+        (utc(2027, 1, 1), date(2026, 12, 31)),  # year end
+        (utc(2028, 2, 29), date(2028, 2, 28)),  # the day before a leap day
+        (utc(2028, 3, 1), date(2028, 2, 29)),  # leap day
+        (utc(2026, 11, 28, 6, 30), date(2026, 11, 27)),  # a late retry computes the same day
+    ],
+)
 def test_yesterday_is_the_utc_day_before_as_of(conn, as_of, yesterday):
     # Given one user active at yesterday's last second and one first active at today's first
     midnight = datetime.combine(yesterday + timedelta(days=1), time(0), tzinfo=UTC)
@@ -175,8 +184,7 @@ def test_yesterday_is_the_utc_day_before_as_of(conn, as_of, yesterday):
     # When
     run_job(conn, JOB, as_of)
     # Then
-    assert streaks(conn) == [(on_time, 3, 3, 2, 2, yesterday, as_of),
-                             (too_late, 0, 2, 2, 2, yesterday, as_of)]
+    assert streaks(conn) == [(on_time, 3, 3, 2, 2, yesterday, as_of), (too_late, 0, 2, 2, 2, yesterday, as_of)]
     assert [r[0] for r in ledger(conn)] == [yesterday]
 
 
@@ -185,7 +193,7 @@ def test_streaks_done_for_reads_the_ledger(conn):
         return conn.execute("SELECT streaks_done_for(%s) AS d", (at,)).fetchone()["d"]
 
     assert done(AS_OF) is False  # empty ledger
-    run_job(conn, JOB, AS_OF)     # processes 11-27
+    run_job(conn, JOB, AS_OF)  # processes 11-27
     assert done(AS_OF) is True
     assert done(utc(2026, 11, 28, 23, 59, 59)) is True
     assert done(utc(2026, 11, 20)) is True  # an older day: the ledger is past it
@@ -194,14 +202,12 @@ def test_streaks_done_for_reads_the_ledger(conn):
 
 def test_the_guides_rollback_restores_the_streaks_of_a_one_day_run(conn, one_day):
     u = one_day
-    before = rows(conn, "SELECT user_id, current_streak, longest_streak FROM user_gamification "
-                        "ORDER BY user_id")
+    before = rows(conn, "SELECT user_id, current_streak, longest_streak FROM user_gamification ORDER BY user_id")
     # Given a bad run, then a new user whose row the app creates after it
     run_job(conn, JOB, AS_OF)
     newcomer = make_user(conn)
     record_activity(conn, newcomer, utc(2026, 11, 28, 8))
-    conn.execute("UPDATE user_gamification SET updated_at = %s WHERE user_id = %s",
-                 (utc(2026, 11, 28, 8), newcomer))
+    conn.execute("UPDATE user_gamification SET updated_at = %s WHERE user_id = %s", (utc(2026, 11, 28, 8), newcomer))
 
     # When the operator runs the guide's statement, exactly as written, with the run's as_of
     conn.execute("""UPDATE user_gamification
@@ -210,19 +216,23 @@ WHERE updated_at >= '2026-11-28 00:00:00+00'""")
 
     # Then every current streak is back (the new user's row created after the run stays 0)
     restored = rows(conn, "SELECT user_id, current_streak FROM user_gamification ORDER BY user_id")
-    expected = sorted([(uid, cur) for uid, cur, _ in before if uid != u["new"]]
-                      + [(u["new"], 0), (newcomer, 0)])
+    expected = sorted([(uid, cur) for uid, cur, _ in before if uid != u["new"]] + [(u["new"], 0), (newcomer, 0)])
     assert restored == expected
 
     # And docs/jobs-a.md's two further statements restore the longest streaks and the ledger,
     # so the next run redoes the day and reproduces the first run's result exactly
     with conn.transaction():
-        conn.execute("UPDATE user_gamification SET longest_streak = previous_longest_streak "
-                     "WHERE updated_at >= '2026-11-28 00:00:00+00'")
+        conn.execute(
+            "UPDATE user_gamification SET longest_streak = previous_longest_streak "
+            "WHERE updated_at >= '2026-11-28 00:00:00+00'"
+        )
         conn.execute("DELETE FROM streak_days WHERE processed_as_of = '2026-11-28 00:00:00+00'")
-    assert rows(conn, "SELECT user_id, current_streak, longest_streak FROM user_gamification "
-                      "WHERE user_id <> ALL(%s) ORDER BY user_id", ([u["new"], newcomer],)) == [
-        r for r in before if r[0] != u["new"]]
+    assert rows(
+        conn,
+        "SELECT user_id, current_streak, longest_streak FROM user_gamification "
+        "WHERE user_id <> ALL(%s) ORDER BY user_id",
+        ([u["new"], newcomer],),
+    ) == [r for r in before if r[0] != u["new"]]
     assert ledger(conn) == []
     assert run_job(conn, JOB, AS_OF) == {"days_processed": 1, "streaks_incremented": 4, "streaks_broken": 3}
     assert ledger(conn) == [(date(2026, 11, 27), AS_OF, 4, 3, 4)]
@@ -232,7 +242,6 @@ def test_previous_streak_value_is_never_null(conn):
     # A row created by the app (not by the job) restores to 0, never to NULL
     user = make_user(conn)
     record_activity(conn, user, utc(2026, 11, 28, 8))
-    assert rows(conn, "SELECT previous_streak_value, previous_longest_streak FROM user_gamification") == [
-        (0, 0)]
+    assert rows(conn, "SELECT previous_streak_value, previous_longest_streak FROM user_gamification") == [(0, 0)]
     with pytest.raises(psycopg.errors.NotNullViolation):
         conn.execute("UPDATE user_gamification SET previous_streak_value = NULL")
