@@ -2,7 +2,9 @@
 
 Thin on purpose: Powertools decorators, parse the event, call the runner, return the
 result. A failed run has been logged by the runner before its error is raised here, so
-Lambda's retries, the dead-letter queue and the alarms see it; a skip returns normally.
+Lambda's retries, the dead-letter queue and the alarms see it. A skip returns normally,
+except a scheduled delivery that found a run of the job still in progress: it is logged
+``skipped`` and raised (OverlapError), so Lambda delivers it again later instead of losing it.
 """
 
 from __future__ import annotations
