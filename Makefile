@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test soak lint format typecheck docs synth deploy bench clean db-stop
+.PHONY: install demo test test-pg15 soak lint format typecheck docs synth deploy bench clean db-stop
 
 install: $(STAMP)
 
@@ -21,6 +21,9 @@ demo: install  ## the main job: embedded Postgres, migrate, seed, simulate 8 day
 
 test: install  ## the whole suite against a real (embedded) Postgres
 	$(BIN)/python -m pytest
+
+test-pg15: install  ## the whole suite against Postgres 15 (installs Debian's postgresql-15; root)
+	scripts/test-pg15
 
 soak: install  ## the long chaos soak (several fault seeds)
 	$(BIN)/python -m pytest tests/reliability --soak

@@ -130,7 +130,10 @@ def test_reads_the_url_from_secrets_manager(db_url, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("JOB_NAME", JOB)
     params = conninfo_to_dict(db_url)
-    url = f"postgresql://{params.get('user', 'postgres')}@/{params['dbname']}?host={params['host']}"
+    url = (
+        f"postgresql://{params.get('user', 'postgres')}@/{params['dbname']}"
+        f"?host={params['host']}&port={params.get('port', 5432)}"
+    )
     arn = boto3.client("secretsmanager").create_secret(Name="langex/db", SecretString=url)["ARN"]
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
     connection.reset()
