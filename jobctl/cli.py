@@ -702,7 +702,7 @@ def reschedule(
     prefix: PrefixOpt = "",
     as_json: JsonOpt = False,
 ) -> None:
-    """Change the deployed rule's schedule (until the next deploy: change the registry to keep it)."""
+    """Change the deployed rule's schedule (a hand change: change the registry to make it permanent)."""
     with errors():
         from jobctl import aws
 
