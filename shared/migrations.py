@@ -1,9 +1,9 @@
 """A small migration runner (versioned files plus repeatable function files).
 
-- ``shared/sql/migrations/V###__name.sql`` are applied once each, in order, each in
+- ``shared/sql/jobs/migrations/V###__name.sql`` are applied once each, in order, each in
   its own transaction, and recorded with a checksum. An applied file that changed is
   refused: write a new migration instead.
-- ``shared/sql/functions/*.sql`` (the jobs' SQL functions, ``CREATE OR REPLACE``) are
+- ``shared/sql/jobs/functions/*.sql`` (the jobs' SQL functions, ``CREATE OR REPLACE``) are
   re-applied, all of them in name order after the versioned ones, whenever any changes,
   so a job's SQL is edited in place and reviewed as a normal diff.
 
@@ -27,8 +27,8 @@ from shared.db import Conn, transaction
 from shared.errors import MigrationError, translate
 
 SQL_DIR = Path(__file__).parent / "sql"
-MIGRATIONS_DIR = SQL_DIR / "migrations"
-FUNCTIONS_DIR = SQL_DIR / "functions"
+MIGRATIONS_DIR = SQL_DIR / "jobs" / "migrations"
+FUNCTIONS_DIR = SQL_DIR / "jobs" / "functions"
 _VERSIONED = re.compile(r"^V(?P<version>\d{3,})__(?P<name>[a-z0-9_]+)\.sql$")
 # An arbitrary constant: the key of the transaction-level advisory lock migrations take.
 LOCK_KEY = 7_341_002_017

@@ -3,7 +3,7 @@
 Everything reads this module: the CDK app (one function and one rule per job),
 the Lambda handlers, the runner, the CLI and local scheduler, the README table
 and the tests. Adding a job is one entry here, its SQL function under
-``shared/sql/functions/`` and its tests.
+``shared/sql/jobs/functions/`` and its tests.
 
 The registry is plain data on purpose: it must import fast in a cold Lambda and
 carry no dependency beyond the standard library.
