@@ -96,5 +96,5 @@ $$;
 CREATE OR REPLACE FUNCTION calculate_daily_metrics(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('calculate-daily-metrics', 'job_calculate_daily_metrics($1)', p_as_of)
+    SELECT logged_run('calculate-daily-metrics', p_as_of)
 $$;

@@ -31,5 +31,5 @@ $$;
 CREATE OR REPLACE FUNCTION cleanup_expired_sessions(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('cleanup-expired-sessions', 'job_cleanup_expired_sessions($1)', p_as_of)
+    SELECT logged_run('cleanup-expired-sessions', p_as_of)
 $$;

@@ -59,5 +59,5 @@ $$;
 CREATE OR REPLACE FUNCTION cleanup_expired_stories(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('cleanup-expired-stories', 'job_cleanup_expired_stories($1)', p_as_of)
+    SELECT logged_run('cleanup-expired-stories', p_as_of)
 $$;

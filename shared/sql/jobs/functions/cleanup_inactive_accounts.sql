@@ -33,5 +33,5 @@ $$;
 CREATE OR REPLACE FUNCTION cleanup_inactive_accounts(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('cleanup-inactive-accounts', 'job_cleanup_inactive_accounts($1)', p_as_of)
+    SELECT logged_run('cleanup-inactive-accounts', p_as_of)
 $$;

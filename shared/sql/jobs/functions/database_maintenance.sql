@@ -32,5 +32,5 @@ $$;
 CREATE OR REPLACE FUNCTION database_maintenance(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('database-maintenance', 'job_database_maintenance($1)', p_as_of)
+    SELECT logged_run('database-maintenance', p_as_of)
 $$;

@@ -87,5 +87,5 @@ $$;
 CREATE OR REPLACE FUNCTION process_moderation_queue(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('process-moderation-queue', 'job_process_moderation_queue($1)', p_as_of)
+    SELECT logged_run('process-moderation-queue', p_as_of)
 $$;

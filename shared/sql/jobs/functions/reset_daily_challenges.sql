@@ -78,5 +78,5 @@ $$;
 CREATE OR REPLACE FUNCTION reset_daily_challenges(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('reset-daily-challenges', 'job_reset_daily_challenges($1)', p_as_of)
+    SELECT logged_run('reset-daily-challenges', p_as_of)
 $$;

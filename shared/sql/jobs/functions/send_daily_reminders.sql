@@ -40,5 +40,5 @@ $$;
 CREATE OR REPLACE FUNCTION send_daily_reminders(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('send-daily-reminders', 'job_send_daily_reminders($1)', p_as_of)
+    SELECT logged_run('send-daily-reminders', p_as_of)
 $$;

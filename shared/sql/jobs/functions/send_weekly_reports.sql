@@ -101,5 +101,5 @@ $$;
 CREATE OR REPLACE FUNCTION send_weekly_reports(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('send-weekly-reports', 'job_send_weekly_reports($1)', p_as_of)
+    SELECT logged_run('send-weekly-reports', p_as_of)
 $$;

@@ -62,5 +62,5 @@ $$;
 CREATE OR REPLACE FUNCTION update_leaderboards(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('update-leaderboards', 'job_update_leaderboards($1)', p_as_of)
+    SELECT logged_run('update-leaderboards', p_as_of)
 $$;

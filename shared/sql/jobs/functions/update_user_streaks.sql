@@ -127,5 +127,5 @@ $$;
 CREATE OR REPLACE FUNCTION update_user_streaks(p_as_of timestamptz DEFAULT now())
 RETURNS jsonb
 LANGUAGE sql AS $$
-    SELECT logged_run('update-user-streaks', 'job_update_user_streaks($1)', p_as_of)
+    SELECT logged_run('update-user-streaks', p_as_of)
 $$;
