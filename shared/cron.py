@@ -16,7 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["CronError", "CronExpr", "next_fire_times", "parse", "previous_fire_time", "to_eventbridge"]
+__all__ = [
+    "CronError",
+    "CronExpr",
+    "next_fire_times",
+    "parse",
+    "previous_fire_time",
+    "scheduled_minute",
+    "to_eventbridge",
+]
 
 
 class CronError(ValueError):
@@ -221,3 +229,14 @@ def previous_fire_time(expr: str, at_or_before: datetime) -> datetime:
     if croniter.match(text, moment) and moment.second == 0 and moment.microsecond == 0:
         return moment
     return croniter(text, moment).get_prev(datetime).astimezone(UTC)
+
+
+def scheduled_minute(stamp: datetime) -> datetime:
+    """The occurrence a scheduled event stamped ``stamp`` belongs to: the start of its minute, in UTC.
+
+    EventBridge fires a cron rule within the scheduled minute, not on its second, so the
+    event's ``time`` may read ``00:00:07`` for the ``00:00`` occurrence. Every cron
+    occurrence is a whole minute, so the minute is the occurrence, whatever the schedule
+    (the registry's or a ``jobctl reschedule``'s), and no croniter is loaded to find it.
+    """
+    return _as_utc(stamp).replace(second=0, microsecond=0)

@@ -1,12 +1,14 @@
 """The events a job's Lambda accepts, parsed into one typed request.
 
-- The EventBridge scheduled event (``detail-type: Scheduled Event``): its ``time`` is the
-  occurrence's as_of. From ``aws.events`` it is a scheduled run; from jobctl's local
+- The EventBridge scheduled event (``detail-type: Scheduled Event``): its ``time``, snapped
+  to the cron occurrence it belongs to (``00:00:07`` -> ``00:00:00``: EventBridge fires
+  within the minute), is the occurrence's as_of. From ``aws.events`` it is a scheduled run; from jobctl's local
   scheduler (``source: jobctl.scheduler``) a local one.
 - A manual payload, as typed in the Lambda console: ``{}`` (run now),
   ``{"as_of": "2026-11-28T00:00:00Z"}`` (re-run or backfill that occurrence),
   ``{"dry_run": true}`` (roll back, report what would change), ``{"force": true}``
-  (re-run an occurrence that already succeeded). They combine.
+  (re-run an occurrence that already succeeded). They combine. A manual as_of is kept
+  exactly as given.
 
 Anything else is refused with a :class:`~shared.errors.ValidationError` before any
 database work.
@@ -22,6 +24,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 from pydantic import ValidationError as PydanticValidationError
 
+from shared.cron import scheduled_minute
 from shared.errors import ValidationError
 from shared.naming import LOCAL_SCHEDULER_SOURCE
 from shared.registry import Job
@@ -36,6 +39,8 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     LOCAL = "local"
+    #: Run by the watchdog for an occurrence that left no run (``shared.catchup``).
+    CATCHUP = "catchup"
 
 
 class _ManualPayload(BaseModel):
@@ -106,7 +111,7 @@ def parse_event(job: Job, event: Any, *, now: datetime | None = None) -> RunRequ
             trigger = Trigger.LOCAL
         else:
             raise ValidationError(f"invalid event: source {scheduled.source!r} is not aws.events")
-        as_of = _check_time(scheduled.time, now)
+        as_of = scheduled_minute(_check_time(scheduled.time, now))
         return RunRequest(job=job, as_of=as_of, trigger=trigger, event_id=scheduled.id)
     try:
         payload = _ManualPayload.model_validate(event)

@@ -102,6 +102,23 @@ def test_the_same_event_twice_is_a_skip_not_an_error(env):
     assert second["status"] == "skipped" and "already succeeded" in second["reason"]
 
 
+def test_a_scheduled_event_stamped_within_its_minute_is_logged_on_the_grid(env, conn):
+    # Given EventBridge delivering the 00:00 occurrence stamped 00:00:07 (it fires within the minute)
+    late = {**event("scheduled_event.json"), "time": "2026-11-28T00:00:07Z"}
+    # When it runs, and the same occurrence is delivered again stamped 00:00:00
+    first = handler(late, FakeLambdaContext())
+    again = handler(event("scheduled_event.json"), FakeLambdaContext())
+    # Then the run is logged with as_of 00:00:00, and the second delivery is a duplicate of it
+    row = conn.execute("SELECT as_of FROM cron_job_logs WHERE id = %s", (first["log_id"],)).fetchone()
+    assert first["as_of"] == "2026-11-28T00:00:00Z" and row["as_of"].isoformat() == "2026-11-28T00:00:00+00:00"
+    assert again["status"] == "skipped" and "already succeeded" in again["reason"]
+
+
+def test_a_manual_as_of_is_kept_as_given(env, conn):
+    result = handler({"as_of": "2026-11-28T00:00:07Z"}, FakeLambdaContext())
+    assert result["as_of"] == "2026-11-28T00:00:07Z"
+
+
 @pytest.mark.parametrize(
     "name", ["manual_run_now.json", "manual_backfill.json", "manual_dry_run.json", "manual_force_rerun.json"]
 )

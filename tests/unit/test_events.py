@@ -28,6 +28,18 @@ def test_scheduled_event_time_is_the_occurrence():
     assert request.event_id == "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa"
 
 
+@pytest.mark.parametrize("stamp", ["2026-11-28T00:00:07Z", "2026-11-28T00:00:59.999Z", "2026-11-28T01:00:30+01:00"])
+def test_scheduled_event_time_is_snapped_to_its_minute(stamp):
+    for source in ("aws.events", "jobctl.scheduler"):
+        event = {**load("scheduled_event.json"), "time": stamp, "source": source}
+        assert parse_event(JOB, event, now=NOW).as_of == utc(2026, 11, 28)
+
+
+def test_manual_as_of_is_not_snapped():
+    request = parse_event(JOB, {"as_of": "2026-11-28T00:00:07Z"}, now=NOW)
+    assert request.as_of == utc(2026, 11, 28, 0, 0, 7)
+
+
 def test_local_scheduler_event_is_a_local_trigger():
     event = {**load("scheduled_event.json"), "source": "jobctl.scheduler"}
     assert parse_event(JOB, event, now=NOW).trigger is Trigger.LOCAL
