@@ -207,9 +207,9 @@ def test_the_functions_the_role_may_execute_are_exactly_the_jobs_and_their_check
         job.completion_check for job in registry.JOBS if job.completion_check
     }
     assert {r["proname"] for r in rows} == expected
-    # each runs as its owner with a search_path no temporary object can hijack
+    # each runs as its owner with a search_path no temporary object can hijack, in UTC
     for r in rows:
-        assert r["prosecdef"] and r["proconfig"] == ["search_path=public, pg_temp"], r["proname"]
+        assert r["prosecdef"] and r["proconfig"] == ["search_path=public, pg_temp", "TimeZone=UTC"], r["proname"]
 
 
 def test_the_vacuum_grants_match_the_tables_database_maintenance_vacuums(conn):

@@ -114,3 +114,20 @@ def test_guide_call_is_logged(conn):
 def test_a_threshold_below_one_day_is_refused(conn):
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="inactive_days"):
         conn.execute("SELECT job_cleanup_inactive_accounts(%s, 0)", (AS_OF,))
+
+
+def test_the_cutoff_is_180_utc_days_under_a_new_york_session_across_dst(conn):
+    # Given a caller whose session is in New York, where 180 calendar days before as_of
+    # (2026-11-30 21:00 EST) cross the end of daylight saving time (2026-11-01)
+    conn.execute("SET TimeZone = 'America/New_York'")
+    idle = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=CUTOFF - TICK)
+    # within the hour a New York calendar would shift the cutoff by
+    hour_early = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=CUTOFF - timedelta(minutes=30))
+    exactly = make_user(conn, created_at=utc(2025, 1, 1), last_active_at=CUTOFF)
+
+    # When the job runs from that session
+    summary = run_job(conn, "cleanup-inactive-accounts", AS_OF)
+
+    # Then the cutoff is exactly 180 x 24 h before as_of, as in a UTC session
+    assert summary == {"users_marked_inactive": 2}
+    assert users(conn) == [(idle, "inactive", AS_OF), (hour_early, "inactive", AS_OF), (exactly, "active", None)]

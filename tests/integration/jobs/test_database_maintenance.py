@@ -115,3 +115,17 @@ def test_vacuum_inside_a_function_is_indeed_refused(conn):
 def test_retention_below_one_day_is_refused(conn):
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="retention_days"):
         conn.execute("SELECT job_database_maintenance(%s, 0)", (AS_OF,))
+
+
+def test_retention_is_90_utc_days_under_a_new_york_session_across_dst(conn):
+    # Given a caller in New York, where 90 calendar days before as_of (2026-11-30 22:00 EST)
+    # cross the end of daylight saving time: a New York cutoff would be an hour earlier
+    conn.execute("SET TimeZone = 'America/New_York'")
+    in_the_hour = log(conn, CUTOFF - timedelta(minutes=30))
+    exactly = log(conn, CUTOFF)
+    # When the job's transactional part runs from that session
+    summary = conn.execute("SELECT job_database_maintenance(%s) AS s", (AS_OF,)).fetchone()["s"]
+    # Then the cutoff is exactly 90 x 24 h before as_of
+    assert summary["logs_deleted"] == 1
+    assert log_ids(conn) == [exactly]
+    assert in_the_hour not in log_ids(conn)

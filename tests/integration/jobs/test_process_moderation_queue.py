@@ -330,3 +330,22 @@ def test_reason_does_not_depend_on_the_session_time_zone(conn):
 def test_a_threshold_below_one_is_refused(conn):
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="min_reporters"):
         conn.execute("SELECT job_process_moderation_queue(%s, 0)", (AS_OF,))
+
+
+def test_the_window_is_7_utc_days_under_a_new_york_session_across_dst(conn):
+    # Given a caller in New York, where the 7 calendar days before as_of (2026-11-03 12:00 UTC)
+    # cross the end of daylight saving time (2026-11-01): a New York week is 7 x 24 h + 1 h
+    conn.execute("SET TimeZone = 'America/New_York'")
+    as_of = utc(2026, 11, 3, 12)
+    target = make_user(conn)
+    early, *others = reporters(conn, 3)
+    report(conn, early, target, as_of - WEEK - timedelta(minutes=30))  # in the extra New York hour
+    for reporter in others:
+        report(conn, reporter, target, as_of - timedelta(days=1))
+
+    # When the job runs from that session
+    summary = run_job(conn, "process-moderation-queue", as_of)
+
+    # Then only 2 reporters fall in the 7 x 24 h window: nobody is banned
+    assert summary == {"users_banned": 0, "reports_actioned": 0, "reports_resolved": 0}
+    assert status_of(conn, target) == ("active", None)

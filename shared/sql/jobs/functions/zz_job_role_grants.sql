@@ -2,7 +2,10 @@
 --
 -- Each job's work function job_<name>() and each completion check runs as its owner
 -- (SECURITY DEFINER) with a pinned search_path (pg_temp last, so no temporary object can
--- stand in for a table), and only the owner and scheduled_jobs_runner may execute it:
+-- stand in for a table) and TimeZone UTC (so `as_of - interval '7 days'`,
+-- make_interval(days => n) and every date cast count UTC days whatever the caller's session
+-- TimeZone says: a New York session across a DST change gets exactly a UTC session's
+-- result), and only the owner and scheduled_jobs_runner may execute it:
 -- EXECUTE is revoked from PUBLIC and from any other grantee (Supabase, for one, grants
 -- EXECUTE on new functions to anon and authenticated, which would expose these through
 -- its HTTP API).
@@ -25,7 +28,7 @@ BEGIN
            AND p.prokind = 'f'
            AND (p.proname LIKE 'job\_%' OR p.proname IN ('streaks_done_for'))
     LOOP
-        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = public, pg_temp', f);
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = public, pg_temp SET TimeZone = ''UTC''', f);
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
         FOR grantee IN
             SELECT DISTINCT r.rolname
@@ -41,4 +44,4 @@ END $$;
 
 -- The migration runner re-applies a repeatable file only when it changes: after editing a
 -- job file, bump this revision so the attributes above are put back in the same deploy.
--- revision: 1
+-- revision: 2
