@@ -8,11 +8,16 @@ from datetime import UTC, date, datetime, time, timedelta
 import psycopg
 import pytest
 
+from shared import connection, registry
+from shared.events import RunRequest, Trigger
+from shared.observability import metrics
+from shared.runner import run
 from tests.factories import make_user, record_activity, rows, run_job, set_streak, utc
 
 JOB = "update-user-streaks"
 AS_OF = utc(2026, 11, 28)
 OLD = utc(2026, 1, 1)  # when the fixtures' rows were last changed, well before any run
+CHANGED = "changed"  # updated_at of a row a run wrote: the real time of the change
 
 
 def age_rows(conn: psycopg.Connection) -> None:
@@ -21,12 +26,15 @@ def age_rows(conn: psycopg.Connection) -> None:
 
 
 def streaks(conn: psycopg.Connection) -> list[tuple]:
-    return rows(
+    """Each row, its updated_at shown as OLD (never written by a run) or CHANGED (written by one
+    at the real time of the change; test_updated_at_* check those times exactly)."""
+    found = rows(
         conn,
         """SELECT user_id, current_streak, longest_streak, previous_streak_value,
                                 previous_longest_streak, streak_day, updated_at
                            FROM user_gamification ORDER BY user_id""",
     )
+    return [(*r[:-1], OLD if r[-1] == OLD else CHANGED) for r in found]
 
 
 def ledger(conn: psycopg.Connection) -> list[tuple]:
@@ -84,16 +92,16 @@ def test_one_day_grows_breaks_and_leaves_alone_exactly(conn, one_day):
     assert summary == {"days_processed": 1, "streaks_incremented": 4, "streaks_broken": 3}
     assert streaks(conn) == sorted(
         [
-            (u["late"], 4, 5, 3, 5, d, AS_OF),
-            (u["grows"], 5, 5, 4, 4, d, AS_OF),
-            (u["new"], 1, 1, 0, 0, d, AS_OF),
+            (u["late"], 4, 5, 3, 5, d, CHANGED),
+            (u["grows"], 5, 5, 4, 4, d, CHANGED),
+            (u["new"], 1, 1, 0, 0, d, CHANGED),
             (u["idle"], 0, 2, 0, 0, None, OLD),
-            (u["break"], 0, 6, 2, 6, d, AS_OF),
-            (u["only_today"], 0, 2, 2, 2, d, AS_OF),
-            (u["old_only"], 0, 1, 1, 1, d, AS_OF),
+            (u["break"], 0, 6, 2, 6, d, CHANGED),
+            (u["only_today"], 0, 2, 2, 2, d, CHANGED),
+            (u["old_only"], 0, 1, 1, 1, d, CHANGED),
             (u["banned"], 7, 7, 0, 0, None, OLD),
             (u["deleted"], 3, 3, 0, 0, None, OLD),
-            (u["inactive"], 3, 3, 2, 2, d, AS_OF),
+            (u["inactive"], 3, 3, 2, 2, d, CHANGED),
         ]
     )
     # users with a streak after the day: late, grows, new, inactive (banned/deleted excluded)
@@ -118,7 +126,7 @@ def test_empty_ledger_processes_only_yesterday(conn):
     # When
     assert run_job(conn, JOB, AS_OF) == {"days_processed": 1, "streaks_incremented": 1, "streaks_broken": 0}
     # Then only yesterday counted
-    assert streaks(conn) == [(user, 1, 1, 0, 0, date(2026, 11, 27), AS_OF)]
+    assert streaks(conn) == [(user, 1, 1, 0, 0, date(2026, 11, 27), CHANGED)]
     assert [r[0] for r in ledger(conn)] == [date(2026, 11, 27)]
 
 
@@ -140,9 +148,9 @@ def test_catch_up_after_a_three_day_outage_processes_each_day_in_order(conn):
     assert summary == {"days_processed": 3, "streaks_incremented": 6, "streaks_broken": 3}
     d27 = date(2026, 11, 27)
     assert streaks(conn) == [
-        (p, 4, 4, 3, 3, d27, AS_OF),
-        (q, 1, 2, 0, 2, d27, AS_OF),
-        (r, 0, 1, 1, 1, d27, AS_OF),
+        (p, 4, 4, 3, 3, d27, CHANGED),
+        (q, 1, 2, 0, 2, d27, CHANGED),
+        (r, 0, 1, 1, 1, d27, CHANGED),
     ]
     assert ledger(conn) == [
         (date(2026, 11, 24), first, 3, 0, 3),
@@ -158,7 +166,7 @@ def test_catch_up_across_the_year_end(conn):
     age_rows(conn)
     run_job(conn, JOB, utc(2026, 12, 31))  # processes 12-30
     assert run_job(conn, JOB, utc(2027, 1, 2)) == {"days_processed": 2, "streaks_incremented": 2, "streaks_broken": 0}
-    assert streaks(conn) == [(user, 3, 3, 2, 2, date(2027, 1, 1), utc(2027, 1, 2))]
+    assert streaks(conn) == [(user, 3, 3, 2, 2, date(2027, 1, 1), CHANGED)]
     assert [r[0] for r in ledger(conn)] == [date(2026, 12, 30), date(2026, 12, 31), date(2027, 1, 1)]
 
 
@@ -184,7 +192,7 @@ def test_yesterday_is_the_utc_day_before_as_of(conn, as_of, yesterday):
     # When
     run_job(conn, JOB, as_of)
     # Then
-    assert streaks(conn) == [(on_time, 3, 3, 2, 2, yesterday, as_of), (too_late, 0, 2, 2, 2, yesterday, as_of)]
+    assert streaks(conn) == [(on_time, 3, 3, 2, 2, yesterday, CHANGED), (too_late, 0, 2, 2, 2, yesterday, CHANGED)]
     assert [r[0] for r in ledger(conn)] == [yesterday]
 
 
@@ -245,3 +253,78 @@ def test_previous_streak_value_is_never_null(conn):
     assert rows(conn, "SELECT previous_streak_value, previous_longest_streak FROM user_gamification") == [(0, 0)]
     with pytest.raises(psycopg.errors.NotNullViolation):
         conn.execute("UPDATE user_gamification SET previous_streak_value = NULL")
+
+
+@pytest.fixture
+def runner_db(db_url, conn, monkeypatch):
+    """The runner's connection pointed at the test database."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
+    connection.reset()
+    yield conn
+    connection.reset()
+    metrics.clear_metrics()
+
+
+def run_as(conn: psycopg.Connection, how: str, as_of: datetime) -> datetime:
+    """Run the job for as_of the way an operator would; return the run's logged started_at."""
+    job = registry.get(JOB)
+    if how == "schedule":
+        log_id = run(RunRequest(job=job, as_of=as_of, trigger=Trigger.SCHEDULE)).log_id
+    elif how == "manual":
+        log_id = run(RunRequest(job=job, as_of=as_of, trigger=Trigger.MANUAL)).log_id
+    else:  # the guide's Testing Jobs Manually, typed in psql inside one transaction
+        with conn.transaction():
+            conn.execute("SELECT update_user_streaks(%s)", (as_of,))
+        log_id = conn.execute("SELECT max(id) AS id FROM cron_job_logs").fetchone()["id"]
+    row = conn.execute("SELECT status, started_at FROM cron_job_logs WHERE id = %s", (log_id,)).fetchone()
+    assert row["status"] == "succeeded"
+    return row["started_at"]
+
+
+def current(conn: psycopg.Connection) -> dict[int, int]:
+    return dict(rows(conn, "SELECT user_id, current_streak FROM user_gamification ORDER BY user_id"))
+
+
+@pytest.mark.parametrize("how", ["schedule", "manual", "sql"])
+def test_the_guides_rollback_by_the_runs_logged_start_selects_exactly_that_runs_rows(runner_db, how):
+    conn = runner_db
+    # Given two runs: 11-28 (processes 11-27) then 11-29 (processes 11-28)
+    grows, breaks_later, starts_later, broke_first = (make_user(conn) for _ in range(4))
+    set_streak(conn, grows, 3)
+    set_streak(conn, breaks_later, 2)
+    set_streak(conn, broke_first, 1)  # broken by the first run, untouched by the second
+    active(conn, grows, utc(2026, 11, 27, 9), utc(2026, 11, 28, 9))
+    active(conn, breaks_later, utc(2026, 11, 27, 9))
+    active(conn, starts_later, utc(2026, 11, 28, 9))
+    age_rows(conn)
+    run_as(conn, how, AS_OF)
+    after_first = current(conn)
+    assert after_first == {grows: 4, breaks_later: 3, starts_later: 0, broke_first: 0}
+    started_at = run_as(conn, how, utc(2026, 11, 29))
+    assert current(conn) == {grows: 5, breaks_later: 0, starts_later: 1, broke_first: 0}
+
+    # When the operator pastes the guide's rollback with the second run's logged started_at
+    changed = conn.execute(
+        "UPDATE user_gamification SET current_streak = previous_streak_value WHERE updated_at >= %s",
+        (started_at,),
+    ).rowcount
+
+    # Then exactly the rows the second run changed are restored, nothing of the first run's
+    assert changed == 3
+    assert current(conn) == after_first
+
+
+def test_a_rollback_by_as_of_selects_the_days_that_run_processed(conn, one_day):
+    before = rows(conn, "SELECT user_id, current_streak FROM user_gamification ORDER BY user_id")
+    run_job(conn, JOB, AS_OF)
+    # A rollback by as_of: the rows whose streak_day is a day that run processed
+    conn.execute(
+        """UPDATE user_gamification SET current_streak = previous_streak_value
+            WHERE streak_day IN (SELECT day FROM streak_days WHERE processed_as_of = %s)""",
+        (AS_OF,),
+    )
+    new = one_day["new"]  # created by the run: restores to 0
+    assert rows(conn, "SELECT user_id, current_streak FROM user_gamification ORDER BY user_id") == sorted(
+        [r for r in before if r[0] != new] + [(new, 0)]
+    )

@@ -9,7 +9,17 @@
 --     longest follows (a user_gamification row is created if missing);
 --   * users without one and a streak above zero, not banned/deleted: streak breaks to 0.
 -- A changed row keeps the values before the change (previous_streak_value,
--- previous_longest_streak: the guide's rollback), streak_day = the day, updated_at = p_as_of.
+-- previous_longest_streak: the guide's rollback), streak_day = the day, and updated_at = the
+-- real time of the change: clock_timestamp() taken once, after the ledger lock, so it is
+-- later than the run's logged started_at (the runner commits its claim row before the
+-- work; logged_run inserts its row earlier in the same transaction, whose now() may be
+-- earlier still) and later than any earlier run's changes (that run held the lock until it
+-- committed). The guide's `... WHERE updated_at >= '<the run's started_at>'` therefore
+-- selects exactly this run's rows; a rollback by as_of selects
+-- `streak_day IN (SELECT day FROM streak_days WHERE processed_as_of = '<as_of>')`.
+-- When the day is a Saturday (the last day of send-weekly-reports' week), changed rows also
+-- keep the new streak in week_end_streak (week_end_day = the day), so the weekly report
+-- can read the streak at the week's end after later days changed it.
 -- Unchanged rows are not written.
 CREATE OR REPLACE FUNCTION job_update_user_streaks(p_as_of timestamptz)
 RETURNS jsonb
@@ -23,6 +33,8 @@ DECLARE
     v_days       integer := 0;
     v_total_inc  bigint := 0;
     v_total_brk  bigint := 0;
+    v_changed_at timestamptz;
+    v_saturday   boolean;
 BEGIN
     IF p_as_of IS NULL THEN
         RAISE EXCEPTION 'update-user-streaks: p_as_of must be given' USING ERRCODE = 'invalid_parameter_value';
@@ -32,12 +44,14 @@ BEGIN
     -- Serialise concurrent runs on the watermark (readers are not blocked): the second
     -- run waits, then sees the first one's ledger rows and has nothing left to do.
     LOCK TABLE streak_days IN EXCLUSIVE MODE;
+    v_changed_at := clock_timestamp();
     SELECT coalesce(max(day) + 1, v_yesterday) INTO v_day FROM streak_days;
 
     -- transaction-local: the day's ~250,000 active users hash in memory at 1 M users
     PERFORM set_config('work_mem', '64MB', true);
 
     WHILE v_day <= v_yesterday LOOP
+        v_saturday := extract(isodow FROM v_day) = 6;
         -- Users not in good standing are found through the small partial index
         -- users_not_in_good_standing_idx (V006) instead of a pass over every user.
         -- Existing rows are incremented by a plain UPDATE joined to the day's activity; only
@@ -56,15 +70,18 @@ BEGIN
                    current_streak          = g.current_streak + 1,
                    longest_streak          = greatest(g.longest_streak, g.current_streak + 1),
                    streak_day              = v_day,
-                   updated_at              = p_as_of
+                   week_end_day            = CASE WHEN v_saturday THEN v_day ELSE g.week_end_day END,
+                   week_end_streak         = CASE WHEN v_saturday THEN g.current_streak + 1 ELSE g.week_end_streak END,
+                   updated_at              = v_changed_at
               FROM active a
              WHERE g.user_id = a.user_id
             RETURNING g.user_id
         ), created AS (
             INSERT INTO user_gamification AS g
                    (user_id, current_streak, longest_streak, previous_streak_value, previous_longest_streak,
-                    streak_day, updated_at)
-            SELECT a.user_id, 1, 1, 0, 0, v_day, p_as_of
+                    streak_day, week_end_day, week_end_streak, updated_at)
+            SELECT a.user_id, 1, 1, 0, 0, v_day, CASE WHEN v_saturday THEN v_day END, CASE WHEN v_saturday THEN 1 END,
+                   v_changed_at
               FROM active a
              WHERE NOT EXISTS (SELECT 1 FROM user_gamification x WHERE x.user_id = a.user_id)
             ON CONFLICT (user_id) DO UPDATE
@@ -73,6 +90,8 @@ BEGIN
                    current_streak          = g.current_streak + 1,
                    longest_streak          = greatest(g.longest_streak, g.current_streak + 1),
                    streak_day              = excluded.streak_day,
+                   week_end_day            = coalesce(excluded.week_end_day, g.week_end_day),
+                   week_end_streak         = CASE WHEN v_saturday THEN g.current_streak + 1 ELSE g.week_end_streak END,
                    updated_at              = excluded.updated_at
             RETURNING 1
         )
@@ -84,7 +103,9 @@ BEGIN
                    previous_longest_streak = g.longest_streak,
                    current_streak          = 0,
                    streak_day              = v_day,
-                   updated_at              = p_as_of
+                   week_end_day            = CASE WHEN v_saturday THEN v_day ELSE g.week_end_day END,
+                   week_end_streak         = CASE WHEN v_saturday THEN 0 ELSE g.week_end_streak END,
+                   updated_at              = v_changed_at
              WHERE g.current_streak > 0
                AND NOT EXISTS (SELECT 1 FROM users u
                                 WHERE u.id = g.user_id AND u.account_status IN ('banned', 'deleted'))
