@@ -148,7 +148,10 @@ JOBS: tuple[Job, ...] = (
     Job(
         name="send-weekly-reports",
         cron="0 0 * * 0",
-        description="Weekly activity summary notification for each user active in the week ending at as_of.",
+        description=(
+            "Weekly activity summary for each user active in the last complete Sunday-Saturday week at as_of, "
+            "labelled by its dates."
+        ),
         sql_function="send_weekly_reports",
         summary_keys=("notifications_created", "active_users"),
         timeout_s=120,

@@ -1,12 +1,25 @@
--- send-weekly-reports (0 0 * * 0). D is p_as_of's UTC date; the week reported is the seven
--- whole UTC days [D-7, D-1] (on the Sunday 00:00 schedule: the Sunday..Saturday just
--- ended, so every day is reported exactly once). The notification is keyed by the ISO
--- week of D-1 ('IYYY-"W"IW', e.g. '2026-W48'), at most one per user per key.
+-- send-weekly-reports (0 0 * * 0). The week reported is the last complete week at p_as_of:
+-- the seven whole UTC days [E-7, E-1], E being the latest Sunday 00:00 UTC at or before
+-- p_as_of (on the Sunday 00:00 schedule E is as_of's own date, so consecutive Sundays report
+-- every day exactly once; a hand run mid-week reports the last complete week again, a no-op
+-- once it was sent, and never takes or splits the coming Sunday's report).
+-- The week is labelled by the days it covers: '2026-11-22/2026-11-28' (Sunday/Saturday,
+-- ISO 8601 dates), the notification's dedup_key and payload.week, at most one per user per
+-- label. (Before, the label was the ISO week of the Saturday, '2026-W48', which names a
+-- Monday-to-Sunday week the window does not match; a report already sent under that label
+-- for the same days counts as sent. The weekly leaderboard's week is the ISO week,
+-- Monday..Sunday: it starts the day after this window's Sunday.)
 -- Recipients: users with a user_daily_activity row in the window, in good standing
 -- ('active'), not opted out. Payload: week, period_start, period_end, messages_sent (sent
 -- in the window, not deleted), conversation_partners (distinct users they sent to or
 -- received from in the window), challenges_completed (in the window), xp_gained (sum of
--- xp_earned over the window's days), current_streak.
+-- xp_earned over the window's days), current_streak: the streak as it stood at the week's
+-- end (after update-user-streaks processed the Saturday E-1), whichever Sunday-midnight job
+-- runs first and however late the run: if the streak ledger has processed E-1, the row's
+-- value then (user_gamification.week_end_streak, written by update-user-streaks when it
+-- processes a Saturday; a row it did not change that day held 0, or its unchanged value);
+-- if not yet, what processing the days up to E-1 will give (one more per day active, or
+-- the days active since the last day without activity).
 -- Scale (1,000,000 users: 2.6 M messages and 1.6 M activity rows a week, ~500,000 reports):
 -- the window's messages are read once, from the covering index idx_messages_created (V006,
 -- an index-only scan), and reduced to one row per (sender, recipient) pair with its count;
@@ -23,17 +36,26 @@ DECLARE
     v_from     timestamptz;
     v_to       timestamptz;
     v_week     text;
+    v_old_key  text;
+    v_ledger   date;
+    v_since    date;
     v_active   bigint;
     v_created  bigint;
 BEGIN
     IF p_as_of IS NULL THEN
         RAISE EXCEPTION 'send-weekly-reports: p_as_of must be given' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    v_last  := (p_as_of AT TIME ZONE 'UTC')::date - 1;
+    -- the latest Sunday at or before as_of's UTC date (extract(dow): Sunday = 0)
+    v_last  := (p_as_of AT TIME ZONE 'UTC')::date;
+    v_last  := v_last - extract(dow FROM v_last)::int - 1;
     v_first := v_last - 6;
     v_from  := v_first::timestamp AT TIME ZONE 'UTC';
     v_to    := (v_last + 1)::timestamp AT TIME ZONE 'UTC';
-    v_week  := to_char(v_last, 'IYYY-"W"IW');
+    v_week  := to_char(v_first, 'YYYY-MM-DD') || '/' || to_char(v_last, 'YYYY-MM-DD');
+    v_old_key := to_char(v_last, 'IYYY-"W"IW');
+    -- the streak ledger's last processed day; the days after it through v_last are simulated
+    SELECT max(day) INTO v_ledger FROM streak_days;
+    v_since := least(coalesce(v_ledger, v_last - 1), v_last);
 
     -- transaction-local: ends with this run's transaction
     PERFORM set_config('work_mem', '128MB', true);
@@ -65,6 +87,33 @@ BEGIN
           FROM activity w
           JOIN users u ON u.id = w.user_id
          WHERE u.account_status = 'active' AND NOT u.weekly_report_opt_out
+    ), days_after AS (
+        -- the days in (v_since, v_last] not yet processed by update-user-streaks (none when it
+        -- has processed the Saturday): how many the user was active on, and the latest without
+        SELECT w.user_id,
+               count(a.user_id)                                        AS active_days,
+               max(v_since + k.n) FILTER (WHERE a.user_id IS NULL)     AS last_idle_day
+          FROM recipients w
+         CROSS JOIN generate_series(1, v_last - v_since) AS k(n)
+          LEFT JOIN user_daily_activity a ON a.user_id = w.user_id AND a.activity_date = v_since + k.n
+         GROUP BY w.user_id
+    ), week_end AS (
+        -- the streak after update-user-streaks processed the Saturday v_last
+        SELECT w.user_id,
+               CASE
+                   -- processed: the value it wrote that day, kept until the next Saturday
+                   WHEN g.streak_day = v_last THEN g.current_streak
+                   WHEN g.week_end_day = v_last THEN g.week_end_streak
+                   WHEN v_since = v_last AND (g.streak_day IS NULL OR g.streak_day < v_last)
+                        THEN coalesce(g.current_streak, 0)  -- not changed since
+                   WHEN v_since = v_last THEN 0  -- not changed that day (so it was 0), changed since
+                   -- not processed yet: what processing the days through v_last will give
+                   WHEN d.last_idle_day IS NULL THEN coalesce(g.current_streak, 0) + d.active_days
+                   ELSE v_last - d.last_idle_day
+               END AS streak
+          FROM recipients w
+          LEFT JOIN user_gamification g ON g.user_id = w.user_id
+          LEFT JOIN days_after d ON d.user_id = w.user_id
     ), challenge_stats AS (
         SELECT user_id, count(*) AS challenges_completed
           FROM user_challenge_progress
@@ -81,12 +130,15 @@ BEGIN
                    'conversation_partners', coalesce(ms.conversation_partners, 0),
                    'challenges_completed', coalesce(cs.challenges_completed, 0),
                    'xp_gained', r.xp_gained,
-                   'current_streak', coalesce(g.current_streak, 0)),
+                   'current_streak', e.streak),
                p_as_of
           FROM recipients r
           LEFT JOIN pg_temp.weekly_report_messages ms ON ms.user_id = r.user_id
           LEFT JOIN challenge_stats cs ON cs.user_id = r.user_id
-          LEFT JOIN user_gamification g ON g.user_id = r.user_id
+          JOIN week_end e ON e.user_id = r.user_id
+         WHERE NOT EXISTS (SELECT 1 FROM notifications o   -- sent under the old label
+                            WHERE o.user_id = r.user_id AND o.kind = 'weekly_report' AND o.dedup_key = v_old_key
+                              AND o.payload ->> 'period_start' = to_char(v_first, 'YYYY-MM-DD'))
         ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
         RETURNING 1
     )
