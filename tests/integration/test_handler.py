@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import uuid
@@ -9,13 +10,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import psycopg
 import pytest
 from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
 from functions.handler import handler
 from shared import connection
-from shared.errors import DatabaseUnavailable, ValidationError
+from shared.errors import (
+    DatabaseUnavailable,
+    DependencyNotMet,
+    JobFailed,
+    JobsError,
+    JobTimeout,
+    OverlapError,
+    ValidationError,
+)
 from shared.observability import logger, metrics
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -188,3 +198,68 @@ def test_rds_style_json_secret_and_a_wrong_password_never_leak_it(monkeypatch, c
     captured = capsys.readouterr()
     assert "could not be reached" in str(info.value)
     assert password not in str(info.value) and password not in captured.out and password not in captured.err
+
+
+# --------------------------------------------------------------------------- every failure reaches Lambda
+
+
+def fail_the_job(conn, db_url, stack, monkeypatch):
+    """The job's own SQL raises (a trigger on the table it deletes from)."""
+    uid = conn.execute("INSERT INTO users (username, email) VALUES ('t', 't@x') RETURNING id").fetchone()["id"]
+    conn.execute(
+        "INSERT INTO typing_indicators VALUES (1, %s, '2026-11-27 23:00+00', '2026-11-27 23:00:10+00')", (uid,)
+    )
+    conn.execute("""CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'typing indicators are read-only today'; END $$""")
+    conn.execute("CREATE TRIGGER refuse BEFORE DELETE ON typing_indicators FOR EACH ROW EXECUTE FUNCTION refuse()")
+    return JobFailed, "failed", "typing indicators are read-only today"
+
+
+def time_the_job_out(conn, db_url, stack, monkeypatch):
+    """Another session holds a lock the job needs for longer than the job's budget."""
+    holder = stack.enter_context(psycopg.connect(db_url))
+    holder.execute("LOCK TABLE user_presence IN ACCESS EXCLUSIVE MODE")
+    return JobTimeout, "failed", "cancelled after reaching its time budget"
+
+
+def overlap_the_job(conn, db_url, stack, monkeypatch):
+    """An earlier occurrence of the job is still running (its deadline not reached)."""
+    conn.execute(
+        """INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
+           VALUES (%s, 'running', 'schedule', '2026-11-27 23:45+00', clock_timestamp() + interval '1 hour')""",
+        (JOB,),
+    )
+    return OverlapError, "skipped", "overlap: run #"
+
+
+def leave_its_dependency_undone(conn, db_url, stack, monkeypatch):
+    """calculate-daily-metrics needs yesterday's streaks, which were never computed."""
+    monkeypatch.setenv("JOB_NAME", "calculate-daily-metrics")
+    return DependencyNotMet, "failed", "needs update-user-streaks for 2026-11-27"
+
+
+FAILURES = {
+    "failed job": fail_the_job,
+    "timeout": time_the_job_out,
+    "scheduled overlap": overlap_the_job,
+    "unmet dependency": leave_its_dependency_undone,
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_every_job_failure_is_raised_to_lambda(env, conn, db_url, monkeypatch, failure):
+    # Given a scheduled occurrence that cannot do its work (a failing job, a lock held past the
+    # budget, an earlier run still in progress, a dependency not done)
+    setup = FAILURES[failure]
+    with contextlib.ExitStack() as stack:
+        expected, status, message = setup(conn, db_url, stack, monkeypatch)
+        # (a 16 s Lambda leaves the job a 1 s budget after the handler's reserve)
+        context = FakeLambdaContext(remaining_ms=16_000)
+        # When EventBridge delivers it to the Lambda handler
+        with pytest.raises(JobsError) as info:
+            handler(event("scheduled_event.json"), context)
+    # Then the handler raises the run's error (so Lambda retries it, then dead-letters it) ...
+    assert type(info.value) is expected and message in str(info.value)
+    # ... after the run log recorded it under the invocation's request id
+    [row] = conn.execute("SELECT * FROM cron_job_logs WHERE request_id = %s", (context.aws_request_id,)).fetchall()
+    assert row["status"] == status and message in row["error_message"]

@@ -321,3 +321,117 @@ def test_dependency_not_met_fails_with_a_message_naming_it(db):
     assert "needs update-user-streaks for 2026-11-27" in str(info.value)
     assert effects(db) == 0
     assert log_rows(db)[0]["metadata"]["error_type"] == "DependencyNotMet"
+
+
+# --------------------------------------------------------------------------- exactly once, the last line of defence
+
+
+def wait_for_probe_work(db_url: str) -> None:
+    """Until the probe's SQL is running (the run has claimed its slot and is doing its work)."""
+    with psycopg.connect(db_url, autocommit=True) as watcher:
+        for _ in range(200):
+            busy = watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'SELECT \"job_probe\"%' AND state = 'active'"
+            ).fetchone()
+            if busy:
+                return
+            threading.Event().wait(0.02)
+    raise AssertionError("the probe's work never started")
+
+
+def test_the_success_index_is_unique_per_occurrence_with_its_predicate(db):
+    # The index that makes a duplicate past the claim roll back instead of doing the work twice
+    row = db.execute(
+        """SELECT i.indisunique AS is_unique,
+                  array(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k)
+                      AS keys,
+                  pg_get_expr(i.indpred, i.indrelid) AS predicate
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE c.relname = 'cron_job_logs_one_success_per_occurrence'"""
+    ).fetchone()
+    assert row is not None, "the index cron_job_logs_one_success_per_occurrence is missing"
+    assert row["is_unique"] is True
+    assert row["keys"] == ["job_name", "as_of"]
+    assert row["predicate"] == (
+        "((status = 'succeeded'::text) AND (NOT forced) AND (NOT dry_run) AND (trigger <> 'sql'::text))"
+    )
+
+
+def test_the_running_slot_is_a_unique_index_per_job_while_running(db):
+    # The slot that keeps two runs of one job apart, whatever the job name's spelling
+    row = db.execute(
+        """SELECT i.indisunique AS is_unique, pg_get_indexdef(i.indexrelid, 1, true) AS key,
+                  pg_get_expr(i.indpred, i.indrelid) AS predicate
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE c.relname = 'cron_job_logs_one_running_per_job'"""
+    ).fetchone()
+    assert row is not None, "the index cron_job_logs_one_running_per_job is missing"
+    assert (row["is_unique"], row["key"], row["predicate"]) == (
+        True,
+        "replace(job_name, '_'::text, '-'::text)",
+        "(status = 'running'::text)",
+    )
+
+
+def test_a_duplicate_forced_past_the_claim_rolls_its_work_back_and_is_logged_as_a_skip(db, db_url):
+    # Given a scheduled run that has claimed its occurrence and is doing its work
+    set_mode(db, "sleep:1")
+    outcome: list = []
+    thread = threading.Thread(target=lambda: outcome.append(run(scheduled(), request_id="late")))
+    thread.start()
+    wait_for_probe_work(db_url)
+    # When another delivery of the same occurrence, past the claim, commits its work and its success first
+    with psycopg.connect(db_url, autocommit=True) as other, other.transaction():
+        other.execute("INSERT INTO probe_effects (as_of) VALUES (%s)", (AS_OF,))
+        other.execute(
+            """INSERT INTO cron_job_logs (job_name, status, trigger, as_of, request_id, finished_at)
+               VALUES ('probe-job', 'succeeded', 'schedule', %s, 'first', clock_timestamp())""",
+            (AS_OF,),
+        )
+    thread.join()
+    # Then the slower run's work was rolled back (the occurrence's work was done once) ...
+    assert effects(db) == 1
+    # ... and it says so: a skip, not a success and not a failure
+    [result] = outcome
+    assert result.status is Status.SKIPPED
+    assert result.reason.startswith("duplicate: this occurrence succeeded in another run while this one worked")
+    rows = {r["request_id"]: r for r in log_rows(db)}
+    assert rows["late"]["status"] == "skipped" and rows["late"]["error_message"] == result.reason
+    assert rows["first"]["status"] == "succeeded"
+
+
+def test_the_work_and_its_success_record_commit_together(db, db_url):
+    # Given a run (budget 2 s) whose work is done but whose success record cannot be written:
+    # another session holds its log row, so the final UPDATE waits past the budget
+    set_mode(db, "sleep:0.8")
+    quick = dataclasses.replace(PROBE, timeout_s=2)
+    errors: list = []
+
+    def deliver() -> None:
+        try:
+            run(scheduled(job=quick), request_id="held")
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=deliver)
+    thread.start()
+    wait_for_probe_work(db_url)
+    holder = psycopg.connect(db_url)
+    try:
+        held = holder.execute(
+            "SELECT id FROM cron_job_logs WHERE request_id = 'held' AND status = 'running' FOR UPDATE"
+        ).fetchone()
+        assert held is not None
+        # (the runner records its failure once the lock is gone)
+        threading.Timer(4.0, holder.close).start()
+        thread.join()
+    finally:
+        holder.close()
+    # Then the run failed on its budget, and none of its work remains
+    assert len(errors) == 1 and isinstance(errors[0], JobTimeout), errors
+    assert effects(db) == 0
+    [row] = log_rows(db)
+    assert row["status"] == "failed" and row["metadata"]["error_type"] == "JobTimeout"
+    # and the retry does the work, once
+    assert run(scheduled()).status is Status.SUCCEEDED and effects(db) == 1
