@@ -11,6 +11,7 @@ from shared import registry
 from shared.db import connect
 from shared.errors import MigrationError
 from shared.migrations import discover, migrate, pending
+from tests.factories import make_user, record_activity, rows, run_job, set_streak, utc
 
 
 def _write(folder: Path, name: str, sql: str) -> Path:
@@ -119,11 +120,11 @@ def test_project_migrations_are_all_applied_by_the_template(conn):
     assert pending(conn) == []
 
 
-GUIDE_QUERIES = [
-    "SELECT * FROM v_recent_cron_jobs",
-    "SELECT * FROM cron_job_logs WHERE status = 'failed' ORDER BY started_at DESC",
-    "SELECT * FROM v_cron_job_stats",
-    """SELECT
+# The guide's monitoring and troubleshooting SQL, exactly as written, each with what it promises.
+GUIDE_RECENT = "SELECT * FROM v_recent_cron_jobs"
+GUIDE_FAILED = "SELECT * FROM cron_job_logs WHERE status = 'failed' ORDER BY started_at DESC"
+GUIDE_STATS = "SELECT * FROM v_cron_job_stats"
+GUIDE_ERRORS = """SELECT
   job_name,
   started_at,
   error_message,
@@ -131,33 +132,235 @@ GUIDE_QUERIES = [
 FROM cron_job_logs
 WHERE status = 'failed'
 ORDER BY started_at DESC
-LIMIT 10""",
-    """SELECT
+LIMIT 10"""
+GUIDE_TIMES = """SELECT
   job_name,
   AVG(execution_time_ms) as avg_ms,
   MAX(execution_time_ms) as max_ms
 FROM cron_job_logs
 WHERE started_at >= CURRENT_DATE - 7
 GROUP BY job_name
-ORDER BY avg_ms DESC""",
-    "SELECT * FROM cron_job_logs WHERE job_name = 'your-job-name' AND status = 'failed' ORDER BY started_at DESC",
-    """SELECT * FROM cron_job_logs
+ORDER BY avg_ms DESC"""
+GUIDE_JOB_FAILURES = (
+    "SELECT * FROM cron_job_logs WHERE job_name = 'your-job-name' AND status = 'failed' ORDER BY started_at DESC"
+)
+GUIDE_CHECK_THE_LOGS = """SELECT * FROM cron_job_logs
 WHERE job_name = 'reset_daily_challenges'
 ORDER BY started_at DESC
-LIMIT 1""",
-    "CREATE INDEX IF NOT EXISTS idx_users_last_active ON users(last_active_at) WHERE account_status = 'active'",
-    "CREATE INDEX IF NOT EXISTS idx_messages_created ON messages(created_at) WHERE is_deleted = false",
-    "UPDATE user_gamification SET current_streak = previous_streak_value WHERE updated_at >= '2026-01-01 00:00:00'",
-    """SELECT EXISTS (
+LIMIT 1"""
+GUIDE_INDEX_USERS = (
+    "CREATE INDEX IF NOT EXISTS idx_users_last_active ON users(last_active_at) WHERE account_status = 'active'"
+)
+GUIDE_INDEX_MESSAGES = (
+    "CREATE INDEX IF NOT EXISTS idx_messages_created ON messages(created_at) WHERE is_deleted = false"
+)
+GUIDE_ROLLBACK = (
+    "UPDATE user_gamification SET current_streak = previous_streak_value WHERE updated_at >= '2026-01-01 00:00:00'"
+)
+GUIDE_TABLE_EXISTS = """SELECT EXISTS (
   SELECT FROM information_schema.tables
   WHERE table_name = 'your_table'
-)""",
+)"""
+
+#: (job, status, ms, error, hours ago) of the run history the monitoring queries read
+HISTORY = [
+    ("reset-daily-challenges", "succeeded", 100, None, 48),
+    ("reset-daily-challenges", "succeeded", 300, None, 24),
+    ("update-user-streaks", "succeeded", 200, None, 26),
+    ("update-user-streaks", "failed", 400, "streaks failed", 5),
+    ("your-job-name", "succeeded", 50, None, 4),
+    ("your-job-name", "failed", 70, "your job failed", 3),
+    ("update-user-streaks", "succeeded", 9000, None, 24 * 10),  # before the last 7 days
 ]
 
 
-@pytest.mark.parametrize("query", GUIDE_QUERIES)
-def test_the_guides_monitoring_and_troubleshooting_sql_runs_unchanged(conn, query):
-    conn.execute(query)
+def run_history(conn) -> list[dict]:
+    """Insert HISTORY (finished runs, newest last) and return the rows."""
+    return [
+        conn.execute(
+            """INSERT INTO cron_job_logs (job_name, status, started_at, finished_at, execution_time_ms,
+                                          error_message, metadata, trigger, as_of)
+               VALUES (%(job)s, %(status)s, now() - make_interval(hours => %(ago)s),
+                       now() - make_interval(hours => %(ago)s), %(ms)s, %(error)s,
+                       CASE WHEN %(error)s::text IS NULL THEN '{}' ELSE '{"sqlstate": "P0001"}' END::jsonb,
+                       'schedule', now() - make_interval(hours => %(ago)s))
+               RETURNING *""",
+            {"job": job, "status": status, "ms": ms, "error": error, "ago": ago},
+        ).fetchone()
+        for job, status, ms, error, ago in HISTORY
+    ]
+
+
+def newest_first(history: list[dict], **match) -> list[int]:
+    chosen = [r for r in history if all(r[k] == v for k, v in match.items())]
+    return [r["id"] for r in sorted(chosen, key=lambda r: r["started_at"], reverse=True)]
+
+
+def check_recent(conn):
+    history = run_history(conn)
+    result = conn.execute(GUIDE_RECENT)
+    assert [c.name for c in result.description][:8] == [
+        "id",
+        "job_name",
+        "status",
+        "started_at",
+        "finished_at",
+        "execution_time_ms",
+        "error_message",
+        "metadata",
+    ]
+    assert [r["id"] for r in result.fetchall()] == newest_first(history)
+
+
+def check_recent_keeps_the_last_100(conn):
+    for _ in range(3):
+        run_history(conn)
+    # Given 121 runs, the latest 100 of them just now, one after the other
+    latest = conn.execute(
+        "INSERT INTO cron_job_logs (job_name, status, finished_at, trigger, as_of) "
+        "SELECT 'j', 'succeeded', now(), 'schedule', now() - make_interval(mins => g) FROM generate_series(1, 100) g "
+        "RETURNING id"
+    ).fetchall()
+    # Then the view shows those 100, newest first
+    assert [r["id"] for r in conn.execute(GUIDE_RECENT).fetchall()] == sorted((r["id"] for r in latest), reverse=True)
+
+
+def check_failed(conn):
+    history = run_history(conn)
+    assert [r["id"] for r in conn.execute(GUIDE_FAILED).fetchall()] == newest_first(history, status="failed")
+
+
+def check_stats(conn):
+    run_history(conn)
+    result = conn.execute(GUIDE_STATS)
+    assert [c.name for c in result.description][:6] == [
+        "job_name",
+        "total_runs",
+        "successful_runs",
+        "failed_runs",
+        "avg_execution_time_ms",
+        "last_run_at",
+    ]
+    stats = {r["job_name"]: (r["total_runs"], r["successful_runs"], r["failed_runs"]) for r in result.fetchall()}
+    assert stats == {"reset-daily-challenges": (2, 2, 0), "update-user-streaks": (3, 2, 1), "your-job-name": (2, 1, 1)}
+    avg = conn.execute("SELECT avg_execution_time_ms FROM v_cron_job_stats WHERE job_name = 'your-job-name'")
+    assert float(avg.fetchone()["avg_execution_time_ms"]) == 60.0
+
+
+def check_errors(conn):
+    run_history(conn)
+    result = conn.execute(GUIDE_ERRORS)
+    assert [c.name for c in result.description] == ["job_name", "started_at", "error_message", "metadata"]
+    assert [(r["job_name"], r["error_message"], r["metadata"]) for r in result.fetchall()] == [
+        ("your-job-name", "your job failed", {"sqlstate": "P0001"}),
+        ("update-user-streaks", "streaks failed", {"sqlstate": "P0001"}),
+    ]
+
+
+def check_times(conn):
+    run_history(conn)
+    result = conn.execute(GUIDE_TIMES)
+    assert [c.name for c in result.description] == ["job_name", "avg_ms", "max_ms"]
+    # the run ten days ago is left out; slowest on average first
+    assert [(r["job_name"], float(r["avg_ms"]), float(r["max_ms"])) for r in result.fetchall()] == [
+        ("update-user-streaks", 300.0, 400.0),
+        ("reset-daily-challenges", 200.0, 300.0),
+        ("your-job-name", 60.0, 70.0),
+    ]
+
+
+def check_job_failures(conn):
+    history = run_history(conn)
+    expected = newest_first(history, job_name="your-job-name", status="failed")
+    assert len(expected) == 1
+    assert [r["id"] for r in conn.execute(GUIDE_JOB_FAILURES).fetchall()] == expected
+
+
+def check_the_logs_after_a_hand_run(conn):
+    # Given the guide's "Test daily challenge reset", twice
+    first = conn.execute("SELECT reset_daily_challenges() AS s").fetchone()["s"]
+    conn.execute("SELECT reset_daily_challenges()")
+    # Then "Check the logs" shows the latest hand run, with its summary
+    [row] = conn.execute(GUIDE_CHECK_THE_LOGS).fetchall()
+    latest = conn.execute("SELECT max(id) AS id FROM cron_job_logs").fetchone()["id"]
+    assert (row["id"], row["job_name"], row["status"], row["trigger"]) == (
+        latest,
+        "reset_daily_challenges",
+        "succeeded",
+        "sql",
+    )
+    assert set(row["metadata"]["summary"]) == set(first)
+
+
+def index_definition(conn, name: str) -> str:
+    row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", (name,)).fetchone()
+    assert row is not None, f"{name} is missing"
+    return row["indexdef"]
+
+
+def check_index_users(conn):
+    before = index_definition(conn, "idx_users_last_active")
+    conn.execute(GUIDE_INDEX_USERS)
+    assert index_definition(conn, "idx_users_last_active") == before
+    assert "(last_active_at) WHERE (account_status = 'active'::text)" in before
+
+
+def check_index_messages(conn):
+    before = index_definition(conn, "idx_messages_created")
+    conn.execute(GUIDE_INDEX_MESSAGES)
+    # the project's covering version (V006) stays: same name, key and predicate
+    assert index_definition(conn, "idx_messages_created") == before
+    assert "(created_at)" in before and "WHERE (is_deleted = false)" in before
+
+
+def check_rollback(conn):
+    # Given a streak the job raised from 3 to 4 (run 2026-11-28), and a row last changed in 2025
+    # (no streak, not active: the job leaves it alone) whose previous value is 5
+    raised, untouched = make_user(conn), make_user(conn)
+    set_streak(conn, raised, 3)
+    set_streak(conn, untouched, 0, 2)
+    record_activity(conn, raised, utc(2026, 11, 27, 12))
+    conn.execute("UPDATE user_gamification SET updated_at = '2025-06-01', previous_streak_value = 5")
+    run_job(conn, "update-user-streaks", utc(2026, 11, 28))
+    assert rows(conn, "SELECT user_id, current_streak FROM user_gamification ORDER BY 1") == [
+        (raised, 4),
+        (untouched, 0),
+    ]
+    # When the guide's rollback runs
+    result = conn.execute(GUIDE_ROLLBACK)
+    # Then the raised streak is back to 3 and the other row is untouched
+    assert result.rowcount == 1
+    assert rows(conn, "SELECT user_id, current_streak FROM user_gamification ORDER BY 1") == [
+        (raised, 3),
+        (untouched, 0),
+    ]
+
+
+def check_table_exists(conn):
+    assert conn.execute(GUIDE_TABLE_EXISTS).fetchone() == {"exists": False}
+    conn.execute("CREATE TABLE your_table (id int)")
+    assert conn.execute(GUIDE_TABLE_EXISTS).fetchone() == {"exists": True}
+
+
+GUIDE_CHECKS = {
+    "recent runs": check_recent,
+    "recent runs: the last 100": check_recent_keeps_the_last_100,
+    "failed runs": check_failed,
+    "statistics": check_stats,
+    "error details": check_errors,
+    "execution times": check_times,
+    "a job's failures": check_job_failures,
+    "check the logs": check_the_logs_after_a_hand_run,
+    "index on users": check_index_users,
+    "index on messages": check_index_messages,
+    "streak rollback": check_rollback,
+    "table exists": check_table_exists,
+}
+
+
+@pytest.mark.parametrize("check", GUIDE_CHECKS)
+def test_the_guides_monitoring_and_troubleshooting_sql_runs_unchanged(conn, check):
+    GUIDE_CHECKS[check](conn)
 
 
 def test_guide_views_have_the_guides_columns(conn):

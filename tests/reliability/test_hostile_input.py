@@ -367,8 +367,30 @@ def test_no_secret_when_the_database_refuses_or_is_unreachable(runner_on, capsys
 
 
 def test_the_sample_console_events_parse():
-    # a guard that the shapes the strategies above mutate are the real ones
+    # a guard that the shapes the strategies above mutate are the real ones: every sample event
+    # the README points operators to parses into the request it stands for
     from pathlib import Path
 
-    for path in (Path(__file__).resolve().parent.parent / "events").glob("*.json"):
-        parse_event(JOB, json.loads(path.read_text()))
+    events = {
+        p.name: json.loads(p.read_text()) for p in (Path(__file__).resolve().parent.parent / "events").glob("*.json")
+    }
+    assert sorted(events) == [
+        "manual_backfill.json",
+        "manual_dry_run.json",
+        "manual_force_rerun.json",
+        "manual_run_now.json",
+        "scheduled_event.json",
+    ]
+    parsed = {name: parse_event(JOB, event) for name, event in events.items()}
+    scheduled = parsed["scheduled_event.json"]
+    assert (scheduled.trigger, scheduled.as_of, scheduled.event_id) == (
+        Trigger.SCHEDULE,
+        datetime(2026, 11, 28, tzinfo=UTC),
+        events["scheduled_event.json"]["id"],
+    )
+    now = parsed["manual_run_now.json"]
+    assert (now.trigger, now.explicit_as_of, now.dry_run, now.force) == (Trigger.MANUAL, False, False, False)
+    backfill = parsed["manual_backfill.json"]
+    assert backfill.explicit_as_of and backfill.as_of == datetime.fromisoformat(events["manual_backfill.json"]["as_of"])
+    assert parsed["manual_dry_run.json"].dry_run and not parsed["manual_dry_run.json"].force
+    assert parsed["manual_force_rerun.json"].force and parsed["manual_force_rerun.json"].explicit_as_of

@@ -207,9 +207,17 @@ def test_guide_call_is_logged(conn):
 
 
 def test_the_guides_own_refresh_statement_runs(conn):
-    # The guide's Optimization Tips: REFRESH MATERIALIZED VIEW CONCURRENTLY mv_global_leaderboard;
+    # Given a board the job populated, then XP that changed the order
+    a, b = make_user(conn), make_user(conn)
+    set_streak(conn, a, 0, total_xp=50)
+    set_streak(conn, b, 0, total_xp=10)
     run_job(conn, "update-leaderboards", AS_OF)
-    conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY mv_global_leaderboard")
+    assert boards(conn)[0] == [(a, 50, 1, 1), (b, 10, 2, 2)]
+    set_streak(conn, b, 0, total_xp=80)
+    # When the guide's Optimization Tips statement runs, as written
+    conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY mv_global_leaderboard;")
+    # Then the global board shows the new order (and keeps holding at most top N rows)
+    assert boards(conn)[0] == [(b, 80, 1, 1), (a, 50, 2, 2)]
 
 
 @pytest.mark.parametrize("view", VIEWS)
