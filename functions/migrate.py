@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from shared.connection import get_connection
+from shared.db import get_connection
 from shared.errors import ConfigError
 from shared.migrations import migrate
 from shared.observability import logger

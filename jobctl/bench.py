@@ -109,8 +109,10 @@ def job_as_of(job: registry.Job, base: datetime) -> datetime:
 
 def schema_key() -> str:
     """What the seeded rows depend on: the seed SQL and the app schema it writes into."""
+    from shared.migrations import MIGRATIONS_DIR
+
     digest = hashlib.sha256()
-    for path in (ROOT / "jobctl" / "sql" / "seed.sql", ROOT / "shared" / "sql" / "migrations" / "V001__app_schema.sql"):
+    for path in (ROOT / "jobctl" / "sql" / "seed.sql", MIGRATIONS_DIR / "V001__app_schema.sql"):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
 
@@ -322,9 +324,9 @@ def run_once(job: registry.Job, as_of: datetime, conn: psycopg.Connection[Any], 
 @contextlib.contextmanager
 def timed_transactions(durations: list[float]) -> Iterator[None]:
     """Time every transaction the job executor opens (for the batched job: one per batch)."""
-    from shared import jobs
+    from shared import execution
 
-    original = jobs.transaction
+    original = execution.transaction
 
     @contextlib.contextmanager
     def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -335,11 +337,11 @@ def timed_transactions(durations: list[float]) -> Iterator[None]:
         finally:
             durations.append(time.perf_counter() - started)
 
-    jobs.transaction = timed  # type: ignore[assignment]
+    execution.transaction = timed  # type: ignore[assignment]
     try:
         yield
     finally:
-        jobs.transaction = original  # type: ignore[assignment]
+        execution.transaction = original  # type: ignore[assignment]
 
 
 def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any], runs: int) -> JobTiming:
@@ -423,7 +425,7 @@ def _bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any],
 
 def runner_overhead(conn: psycopg.Connection[Any], base: datetime, runs: int = OVERHEAD_RUNS) -> dict[str, Any]:
     """A run of a job with nothing to do through the runner vs. its SQL called directly (medians, ms)."""
-    from shared import jobs
+    from shared import execution
     from shared.db import transaction
 
     job = registry.get(OVERHEAD_JOB)
@@ -434,7 +436,7 @@ def runner_overhead(conn: psycopg.Connection[Any], base: datetime, runs: int = O
         through.append(run_once(job, as_of, conn, dry_run=False)[0])
         started = time.perf_counter()
         with transaction(conn, timeout_ms=job.timeout_s * 1000):
-            jobs.call_work(conn, job, as_of)
+            execution.call_work(conn, job, as_of)
         direct.append(time.perf_counter() - started)
     run_ms = statistics.median(through) * 1000
     sql_ms = statistics.median(direct) * 1000

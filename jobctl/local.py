@@ -214,9 +214,9 @@ def invoke_handler(job_name: str, event: dict[str, Any], *, database_url: str, v
     job = registry.get(job_name)
     handler = load_handler()
     if database_url != _last_database_url:
-        from shared import connection
+        from shared.db import reset_connection
 
-        connection.reset()
+        reset_connection()
         _last_database_url = database_url
     env = {"JOB_NAME": job.name, "DATABASE_URL": database_url}
     with _environment(env), _handler_output(verbose), warnings.catch_warnings():

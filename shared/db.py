@@ -5,17 +5,25 @@ connection is free, so nothing here relies on session state: connections are in
 autocommit mode with prepared statements off, every transaction sets its own
 timeouts with ``set_config(..., true)`` (transaction-local), and no session
 advisory lock is ever taken.
+
+Each process (each thread) keeps one connection, reused across warm invocations. A
+connection that went stale (server restart, idle timeout, pooler recycling) is replaced
+transparently: :func:`get_connection` drops a broken one, and callers that hit a dead
+socket on their first statement call :func:`reconnect` and try once more.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
 
-from shared.errors import register_secret_url, translate
+from shared import config
+from shared.errors import DatabaseUnavailable, register_secret_url, translate
 
 #: A connection returning rows as dicts (what :func:`connect` opens).
 Conn = psycopg.Connection[DictRow]
@@ -73,3 +81,40 @@ def close_quietly(conn: Conn | None) -> None:
     if conn is not None:
         with suppress(Exception):  # closing a dead connection may fail; nothing to do
             conn.close()
+
+
+# One per thread: Lambda runs one invocation at a time, but the local scheduler and the
+# tests run jobs on several threads, and a psycopg connection must not be shared.
+_local = threading.local()
+
+
+def get_connection() -> Conn:
+    """This thread's connection, opened on first use (or after it broke)."""
+    conn = getattr(_local, "conn", None)
+    if not is_usable(conn):
+        close_quietly(conn)
+        _local.conn = None
+        _local.conn = _open()
+    return _local.conn
+
+
+def reconnect() -> Conn:
+    """Discard this thread's connection and open a new one."""
+    reset_connection()
+    return get_connection()
+
+
+def reset_connection() -> None:
+    """Close this thread's connection (the next :func:`get_connection` opens a new one)."""
+    close_quietly(getattr(_local, "conn", None))
+    _local.conn = None
+
+
+def _open() -> Conn:
+    try:
+        return connect(config.database_url())
+    except DatabaseUnavailable:
+        if os.environ.get("DATABASE_URL") or not os.environ.get("DATABASE_SECRET_ARN"):
+            raise
+        # The secret may have been rotated since it was cached: fetch it once more.
+        return connect(config.database_url(refresh=True))

@@ -36,8 +36,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from shared import connection as connections
-from shared import jobs, registry
+from shared import db, execution, registry
 from shared.db import Conn, is_usable, transaction
 from shared.errors import DependencyNotMet, JobFailed, JobsError, OverlapError, translate
 from shared.events import RunRequest, Trigger
@@ -108,7 +107,7 @@ def run(
     *,
     request_id: str | None = None,
     budget_s: float | None = None,
-    get_connection: Callable[[], Conn] = connections.get_connection,
+    get_connection: Callable[[], Conn] = db.get_connection,
 ) -> RunResult:
     """Run one occurrence of a job. Returns the result; raises JobsError after logging a failure.
 
@@ -135,7 +134,7 @@ def run(
     try:
         _check_dependencies(conn, job, request.as_of, deadline)
 
-        def finish(summary: jobs.Summary) -> None:
+        def finish(summary: execution.Summary) -> None:
             _check_summary(job, summary)
             if request.dry_run:
                 return  # the transaction rolls back; the row is closed below
@@ -143,7 +142,7 @@ def run(
             if row is None:
                 raise _Abandoned()
 
-        summary = jobs.execute(conn, job, request.as_of, deadline=deadline, dry_run=request.dry_run, finish=finish)
+        summary = execution.execute(conn, job, request.as_of, deadline=deadline, dry_run=request.dry_run, finish=finish)
         if request.dry_run:
             _close(get_connection, claim.log_id, Status.SUCCEEDED, None, {"summary": summary})
     except pg_errors.UniqueViolation as exc:
@@ -180,7 +179,7 @@ def _claim_with_reconnect(
         # A connection that went stale between warm invocations fails on its first
         # statement; nothing was committed, so reconnect once and claim again.
         logger.info("database connection was stale; reconnecting")
-        connections.reset()
+        db.reset_connection()
         conn = get_connection()
         try:
             return conn, _claim(conn, request, request_id)
@@ -247,7 +246,7 @@ def _check_dependencies(conn: Conn, job: registry.Job, as_of: datetime, deadline
         dep = registry.get(name)
         assert dep.completion_check is not None  # guaranteed by the registry's validation
         query = sql.SQL("SELECT {}(%(as_of)s) AS done").format(sql.Identifier(dep.completion_check))
-        with transaction(conn, timeout_ms=jobs.remaining_ms(deadline)):
+        with transaction(conn, timeout_ms=execution.remaining_ms(deadline)):
             done = conn.execute(query, {"as_of": as_of}).fetchone()
         if not (done and done["done"]):
             day = (as_of.astimezone(UTC) - timedelta(days=1)).date().isoformat()
@@ -258,7 +257,7 @@ def _check_dependencies(conn: Conn, job: registry.Job, as_of: datetime, deadline
             )
 
 
-def _check_summary(job: registry.Job, summary: jobs.Summary) -> None:
+def _check_summary(job: registry.Job, summary: execution.Summary) -> None:
     missing = [k for k in job.summary_keys if not isinstance(summary.get(k), int)]
     if missing:
         raise JobFailed(f"{job.name} returned a summary without integer {', '.join(missing)}: {summary}")
@@ -269,7 +268,7 @@ def _close(
 ) -> None:
     params = {"id": log_id, "status": status.value, "error_message": error_message, "metadata": json.dumps(metadata)}
     for attempt in range(2):
-        conn = get_connection() if attempt == 0 else connections.reconnect()
+        conn = get_connection() if attempt == 0 else db.reconnect()
         try:
             if not is_usable(conn):
                 continue

@@ -70,7 +70,7 @@ def missed_runs(conn: psycopg.Connection[Any], now: datetime) -> dict[str, datet
 
 def check(now: datetime) -> dict[str, datetime | None]:
     """:func:`missed_runs` on the process's connection, reconnecting once if it went stale."""
-    from shared.connection import get_connection, reconnect
+    from shared.db import get_connection, reconnect
 
     try:
         return missed_runs(get_connection(), now)

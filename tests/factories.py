@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from shared import jobs, registry
+from shared import execution, registry
 
 
 def utc(*args: int) -> datetime:
@@ -79,7 +79,7 @@ def challenge_progress(
 def run_job(conn: psycopg.Connection, name: str, as_of: datetime, *, dry_run: bool = False) -> dict[str, int]:
     """Run a job's SQL the way the runner does (by its mode), without the run log."""
     job = registry.get(name)
-    return jobs.execute(conn, job, as_of, deadline=time.monotonic() + job.timeout_s, dry_run=dry_run)
+    return execution.execute(conn, job, as_of, deadline=time.monotonic() + job.timeout_s, dry_run=dry_run)
 
 
 def rows(conn: psycopg.Connection, query: str, params: Any = None) -> list[tuple]:

@@ -16,7 +16,7 @@ from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
 from functions.handler import handler
-from shared import connection
+from shared.db import reset_connection
 from shared.errors import (
     DatabaseUnavailable,
     DependencyNotMet,
@@ -49,10 +49,10 @@ def env(db_url, monkeypatch):
     monkeypatch.setenv("JOB_NAME", JOB)
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
-    connection.reset()
+    reset_connection()
     metrics.clear_metrics()
     yield
-    connection.reset()
+    reset_connection()
     metrics.clear_metrics()
 
 
@@ -163,14 +163,14 @@ def test_reads_the_url_from_secrets_manager(db_url, monkeypatch):
     )
     arn = boto3.client("secretsmanager").create_secret(Name="langex/db", SecretString=url)["ARN"]
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
-    connection.reset()
+    reset_connection()
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()
     try:
         result = handler({"dry_run": True}, FakeLambdaContext())
     finally:
-        connection.reset()
+        reset_connection()
         metrics.clear_metrics()
     assert result["status"] == "succeeded" and result["dry_run"] is True
 
@@ -185,14 +185,14 @@ def test_rds_style_json_secret_and_a_wrong_password_never_leak_it(monkeypatch, c
     secret = {"username": "jobs", "password": password, "host": "127.0.0.1", "port": 1, "dbname": "app"}
     arn = boto3.client("secretsmanager").create_secret(Name="rds/db", SecretString=json.dumps(secret))["ARN"]
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
-    connection.reset()
+    reset_connection()
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()
     # When the handler runs
     with pytest.raises(DatabaseUnavailable) as info:
         handler({}, FakeLambdaContext())
-    connection.reset()
+    reset_connection()
     metrics.clear_metrics()
     # Then the error is clear and the password appears nowhere
     captured = capsys.readouterr()

@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from functions import migrate, watchdog
-from shared import connection, registry
+from shared import registry
+from shared.db import get_connection, reset_connection
 from shared.errors import ConfigError
 from shared.migrations import discover
 
@@ -40,11 +41,11 @@ def database(monkeypatch):
             else:
                 monkeypatch.setenv(name, value)
         monkeypatch.setenv("DATABASE_SECRET_CREATED_BY_STACK", "true" if created_by_stack else "false")
-        connection.reset()
+        reset_connection()
         parameters.clear_caches()
 
     yield use
-    connection.reset()
+    reset_connection()
     parameters.clear_caches()
 
 
@@ -69,9 +70,7 @@ def test_create_migrates_an_empty_database_and_update_then_has_nothing_to_do(dat
         "PhysicalResourceId": "schema-migrations",
         "Data": {"Applied": str(len(discover())), "Status": "migrated"},
     }
-    versions = {
-        r["version"] for r in connection.get_connection().execute("SELECT version FROM schema_migrations").fetchall()
-    }
+    versions = {r["version"] for r in get_connection().execute("SELECT version FROM schema_migrations").fetchall()}
     assert versions == {m.version for m in discover()}
     # And a later deploy (Update) with no SQL change applies nothing, keeping the same physical id
     assert migrate.handler(cfn_event("Update"), FakeLambdaContext()) == {

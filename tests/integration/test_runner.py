@@ -13,7 +13,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from shared import connection, registry
+from shared import registry
+from shared.db import get_connection, reset_connection
 from shared.errors import DatabaseUnavailable, DependencyNotMet, JobFailed, JobTimeout, OverlapError
 from shared.events import RunRequest, Trigger, parse_event
 from shared.observability import metrics
@@ -51,9 +52,9 @@ def db(db_url, conn, monkeypatch):
     conn.execute(PROBE_SQL)
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
-    connection.reset()
+    reset_connection()
     yield conn
-    connection.reset()
+    reset_connection()
     metrics.clear_metrics()
 
 
@@ -292,23 +293,23 @@ def test_a_stale_connection_is_replaced_after_a_server_restart(db, embedded_serv
     if embedded_server is None:
         pytest.skip("needs the embedded server to restart")
     assert run(scheduled()).status is Status.SUCCEEDED
-    stale = connection.get_connection()
+    stale = get_connection()
     embedded_server.restart()
     # When the next invocation reuses the (now dead) connection
     result = run(scheduled(AS_OF + timedelta(hours=1)))
     assert result.status is Status.SUCCEEDED
-    assert connection.get_connection() is not stale
+    assert get_connection() is not stale
 
 
 def test_an_unreachable_database_gives_a_clear_error_without_the_password(monkeypatch):
     password = "Pa55-recognizable-S3CRET"
     monkeypatch.setenv("DATABASE_URL", f"postgresql://jobs:{password}@127.0.0.1:1/app?connect_timeout=2")
-    connection.reset()
+    reset_connection()
     try:
         with pytest.raises(DatabaseUnavailable) as info:
             run(scheduled())
     finally:
-        connection.reset()
+        reset_connection()
     message = str(info.value)
     assert "could not be reached" in message and password not in message
 

@@ -18,7 +18,7 @@ The faults (chosen at random from a seed, reproducibly):
 
 - ``duplicate``: the same occurrence delivered again after it succeeded.
 - ``concurrent``: two or three deliveries of the same occurrence at once, on threads (each
-  thread has its own connection: shared.connection is thread-local).
+  thread has its own connection: shared.db is thread-local).
 - ``terminate``: the run's backend is terminated (pg_terminate_backend from another
   connection) after the job's SQL did its work, before the transaction committed.
 - ``timeout``: the run's budget is one second and its log row is locked by another session,
@@ -48,8 +48,8 @@ import psycopg
 from psycopg import sql
 
 from jobctl.local import Occurrence, occurrences
-from shared import connection, jobs, registry, runner
-from shared.db import close_quietly, connect, is_usable
+from shared import execution, registry, runner
+from shared.db import close_quietly, connect, is_usable, reset_connection
 from shared.errors import JobsError
 from shared.events import RunRequest, Trigger
 from shared.observability import metrics
@@ -63,7 +63,7 @@ REDRIVE_DELAY = timedelta(minutes=15)
 TIMEOUT_BUDGET_S = 1.0
 LOCK_RELEASE_S = 2.5  # the timed-out run's failure can be recorded once the lock is gone
 
-_original_call_work = jobs.call_work
+_original_call_work = execution.call_work
 
 
 def iso(moment: datetime) -> str:
@@ -210,7 +210,7 @@ class Simulation:
 
     def _call_work(
         self, conn: psycopg.Connection, job: registry.Job, as_of: datetime, params: Any = None
-    ) -> jobs.Summary:
+    ) -> execution.Summary:
         kind, self._in_run = self._in_run, None
         if kind == "timeout":
             self._hold_log_row(job.name)
@@ -323,7 +323,7 @@ class Simulation:
             except BaseException as exc:  # reported by the caller
                 errors.append(exc)
             finally:
-                connection.reset()
+                reset_connection()
 
         threads = [threading.Thread(target=deliver, args=(rid,)) for rid in rids]
         for t in threads:
@@ -351,7 +351,7 @@ class Simulation:
         started = time.monotonic()
         hour: datetime | None = None
         rng = random.Random(self.seed)
-        jobs.call_work = self._call_work  # type: ignore[assignment]
+        execution.call_work = self._call_work  # type: ignore[assignment]
         try:
             for occ in plan_list:
                 self.report.occurrences += 1
@@ -376,8 +376,8 @@ class Simulation:
                 for i, kind in enumerate(p.failing):
                     self.report.faults.append(FaultRecord(kind, occ.job, occ.at, [rids[i]]))
         finally:
-            jobs.call_work = _original_call_work  # type: ignore[assignment]
-            connection.reset()
+            execution.call_work = _original_call_work  # type: ignore[assignment]
+            reset_connection()
             self.close()
         self.report.seconds = time.monotonic() - started
         return self.report

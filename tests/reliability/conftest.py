@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from shared import connection
+from shared.db import reset_connection
 from shared.naming import SERVICE
 from shared.observability import metrics
 
@@ -35,7 +35,7 @@ def job_user_url(db_url: str, admin_url: str) -> Iterator[str]:
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{JOB_USER_PASSWORD}' IN ROLE {JOB_ROLE}")
     yield as_user(db_url, name, JOB_USER_PASSWORD)
-    connection.reset()
+    reset_connection()
     with psycopg.connect(admin_url, autocommit=True) as admin:
         # its connections must be gone before the role can be dropped
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
@@ -49,10 +49,10 @@ def runner_on(monkeypatch) -> Iterator[object]:
     def point(url: str) -> None:
         monkeypatch.setenv("DATABASE_URL", url)
         monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
-        connection.reset()
+        reset_connection()
 
     yield point
-    connection.reset()
+    reset_connection()
     metrics.clear_metrics()
 
 

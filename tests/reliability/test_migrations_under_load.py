@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared import connection, registry
-from shared.db import connect
+from shared import registry
+from shared.db import connect, reset_connection
 from shared.events import RunRequest, Trigger
 from shared.migrations import FUNCTIONS_DIR, MIGRATIONS_DIR, discover, migrate
 from shared.runner import Status, run
@@ -73,7 +73,7 @@ def test_migrating_while_jobs_run_fails_no_job_and_applies_each_migration_once(c
         except BaseException as exc:
             errors.append(exc)
         finally:
-            connection.reset()
+            reset_connection()
 
     def deploy() -> None:
         try:

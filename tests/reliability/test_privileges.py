@@ -14,8 +14,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from shared import connection, jobs, registry
-from shared.db import connect
+from shared import execution, registry
+from shared.db import connect, get_connection
 from shared.events import RunRequest, Trigger
 from shared.migrations import FUNCTIONS_DIR, MIGRATIONS_DIR, discover, migrate
 from shared.runner import Status, run
@@ -48,10 +48,10 @@ def test_every_job_runs_through_the_runner_as_the_job_role(conn, job_user_url, r
     # Given a little data and the runner connected as a login user in the job role
     seed_small(conn)
     runner_on(job_user_url)
-    who = connection.get_connection().execute("SELECT current_user AS u").fetchone()["u"]
+    who = get_connection().execute("SELECT current_user AS u").fetchone()["u"]
     assert who.startswith("sjr_")
     notices: list[str] = []
-    connection.get_connection().add_notice_handler(lambda d: notices.append(f"{d.severity}: {d.message_primary}"))
+    get_connection().add_notice_handler(lambda d: notices.append(f"{d.severity}: {d.message_primary}"))
     # When every job runs, in registry order (streaks before the metrics that depend on them)
     results = {job.name: run(RunRequest(job=job, as_of=AS_OF, trigger=Trigger.SCHEDULE)) for job in registry.JOBS}
     # Then every run succeeded and did its work
@@ -61,7 +61,7 @@ def test_every_job_runs_through_the_runner_as_the_job_role(conn, job_user_url, r
     order = [job.name for job in registry.JOBS]  # the banned user leaves the board if the ban came first
     banned_first = order.index("process-moderation-queue") < order.index("update-leaderboards")
     assert results["update-leaderboards"].summary["global_rows"] == (3 if banned_first else 4)
-    assert results["database-maintenance"].summary["tables_vacuumed"] == len(jobs.VACUUM_TABLES)
+    assert results["database-maintenance"].summary["tables_vacuumed"] == len(execution.VACUUM_TABLES)
     # and VACUUM was allowed on every table (Postgres 17+: MAINTAIN); 15/16 only warn and skip
     version = conn.execute("SELECT current_setting('server_version_num')::int AS v").fetchone()["v"]
     if version >= 170000:
@@ -221,7 +221,7 @@ def test_the_vacuum_grants_match_the_tables_database_maintenance_vacuums(conn):
              AND has_table_privilege(%s, c.oid, 'MAINTAIN')""",
         (JOB_ROLE,),
     ).fetchall()
-    assert {r["relname"] for r in rows} == set(jobs.VACUUM_TABLES)
+    assert {r["relname"] for r in rows} == set(execution.VACUUM_TABLES)
 
 
 def test_an_edited_job_file_keeps_running_as_its_owner(conn, tmp_path, job_user_url, runner_on):

@@ -11,7 +11,7 @@ from types import MappingProxyType
 import psycopg
 import pytest
 
-from shared import jobs, registry
+from shared import execution, registry
 from shared.db import connect
 from tests.factories import make_user, rows, run_job, utc
 
@@ -111,7 +111,7 @@ def test_a_backlog_larger_than_one_batch_is_deleted_in_several_batches_oldest_fi
     fresh = story(conn, a, AS_OF, viewers=(b,))
 
     # When the executor runs it with a full budget
-    summary = jobs.execute(conn, batched(3), AS_OF, deadline=time.monotonic() + 60)
+    summary = execution.execute(conn, batched(3), AS_OF, deadline=time.monotonic() + 60)
 
     # Then three batches (3 + 3 + 1) delete the whole backlog and nothing is left
     assert summary == {
@@ -130,10 +130,10 @@ def test_when_the_budget_runs_out_the_done_batches_stay_committed_and_what_is_le
     # Given 7 expired stories, batches of 3, and a budget too short to start a second batch
     a = make_user(conn)
     expired = [story(conn, a, AS_OF - DAY - timedelta(hours=10 - i)) for i in range(7)]
-    short = time.monotonic() + jobs.MIN_BATCH_BUDGET_MS / 1000 - 0.5
+    short = time.monotonic() + execution.MIN_BATCH_BUDGET_MS / 1000 - 0.5
 
     # When the executor runs
-    summary = jobs.execute(conn, batched(3), AS_OF, deadline=short)
+    summary = execution.execute(conn, batched(3), AS_OF, deadline=short)
 
     # Then one batch ran (the 3 oldest), it is committed (seen from another connection),
     # and the summary says 4 stories are left for the next run
@@ -165,7 +165,7 @@ def test_each_batch_is_its_own_transaction(conn, db_url):
 
     # When the last batch's transaction fails
     with pytest.raises(RuntimeError):
-        jobs.execute(conn, batched(2), AS_OF, deadline=time.monotonic() + 60, finish=fail)
+        execution.execute(conn, batched(2), AS_OF, deadline=time.monotonic() + 60, finish=fail)
 
     # Then the two earlier batches stay committed and only the last batch rolled back
     assert rows(conn, "SELECT count(*) FROM stories") == [(1,)]

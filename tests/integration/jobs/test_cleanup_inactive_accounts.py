@@ -11,7 +11,7 @@ from types import MappingProxyType
 import psycopg
 import pytest
 
-from shared import jobs, registry
+from shared import execution, registry
 from tests.factories import make_user, rows, run_job, utc
 
 AS_OF = utc(2026, 12, 1, 2)  # the 1st of the month, 02:00 UTC, as scheduled
@@ -89,7 +89,7 @@ def test_threshold_comes_from_the_registry_param(conn):
     job = registry.get("cleanup-inactive-accounts")
     job = dataclasses.replace(job, params=MappingProxyType({"inactive_days": 30}))
 
-    summary = jobs.execute(conn, job, AS_OF, deadline=time.monotonic() + 60)
+    summary = execution.execute(conn, job, AS_OF, deadline=time.monotonic() + 60)
 
     assert summary == {"users_marked_inactive": 1}
     assert users(conn) == [(idle, "inactive", AS_OF), (fine, "active", None)]

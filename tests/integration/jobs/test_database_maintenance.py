@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
-from shared import jobs
+from shared import execution
 from tests.factories import make_user, rows, run_job, utc
 
 AS_OF = utc(2026, 12, 1, 3)  # the 1st of the month, 03:00 UTC, as scheduled
@@ -45,7 +45,7 @@ def test_prunes_finished_logs_older_than_90_days(conn):
 
     summary = run_job(conn, "database-maintenance", AS_OF)
 
-    assert summary == {"tables_vacuumed": len(jobs.VACUUM_TABLES), "logs_deleted": 4}
+    assert summary == {"tables_vacuumed": len(execution.VACUUM_TABLES), "logs_deleted": 4}
     assert log_ids(conn) == [stuck, exactly, recent]
     assert len(old) == 3 and ancient not in log_ids(conn)
 
@@ -59,14 +59,14 @@ def test_vacuum_analyze_runs_outside_a_transaction_and_is_visible_in_the_stats(c
     summary = run_job(conn, "database-maintenance", AS_OF)
 
     # Then every job table was vacuumed and analyzed
-    assert summary["tables_vacuumed"] == len(jobs.VACUUM_TABLES) > 0
+    assert summary["tables_vacuumed"] == len(execution.VACUUM_TABLES) > 0
     for table in ("notifications", "users", "cron_job_logs", "stories"):
         last_vacuum, last_analyze = vacuum_stats(conn, table)
         assert last_vacuum is not None and last_analyze is not None, table
 
 
 def test_the_vacuum_list_names_only_existing_tables(conn):
-    missing = set(jobs.VACUUM_TABLES) - {r[0] for r in rows(conn, "SELECT tablename FROM pg_tables")}
+    missing = set(execution.VACUUM_TABLES) - {r[0] for r in rows(conn, "SELECT tablename FROM pg_tables")}
     assert missing == set()
 
 

@@ -12,7 +12,7 @@ from types import MappingProxyType
 import psycopg
 import pytest
 
-from shared import jobs, registry
+from shared import execution, registry
 from tests.factories import make_user, rows, run_job, utc
 
 AS_OF = utc(2026, 11, 28, 17)
@@ -294,7 +294,7 @@ def test_threshold_comes_from_the_registry_param(conn):
     job = registry.get("process-moderation-queue")
     job = dataclasses.replace(job, params=MappingProxyType({"min_reporters": 2}))
 
-    summary = jobs.execute(conn, job, AS_OF, deadline=time.monotonic() + 60)
+    summary = execution.execute(conn, job, AS_OF, deadline=time.monotonic() + 60)
 
     assert summary == {"users_banned": 1, "reports_actioned": 2, "reports_resolved": 0}
     assert rows(conn, "SELECT reason FROM moderation_actions") == [

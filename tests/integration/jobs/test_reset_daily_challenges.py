@@ -10,7 +10,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from shared import jobs, registry
+from shared import execution, registry
 from shared.db import connect, transaction
 from tests.factories import make_user, rows, run_job, utc
 
@@ -243,11 +243,11 @@ def test_two_concurrent_runs_create_one_challenge(db_url):
 
     def run_second() -> None:
         with transaction(second):
-            results.append(jobs.call_work(second, job, AS_OF))
+            results.append(execution.call_work(second, job, AS_OF))
 
     # When the first run has created (uncommitted) and the second starts meanwhile
     with transaction(first):
-        assert jobs.call_work(first, job, AS_OF)["challenges_created"] == 1
+        assert execution.call_work(first, job, AS_OF)["challenges_created"] == 1
         thread = threading.Thread(target=run_second)
         thread.start()
         # wait until the second run is blocked on the first one's locks before committing

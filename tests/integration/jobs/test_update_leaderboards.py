@@ -12,7 +12,7 @@ from types import MappingProxyType
 import psycopg
 import pytest
 
-from shared import jobs, registry
+from shared import execution, registry
 from shared.db import connect
 from tests.factories import make_user, record_activity, rows, run_job, set_streak, utc
 
@@ -237,7 +237,7 @@ def test_a_view_emptied_by_a_restore_is_repopulated(conn, view):
 def run_with_top_n(conn: psycopg.Connection, top_n: int, as_of=AS_OF) -> dict[str, int]:
     """The job as the runner executes it, with the registry's top_n parameter set to ``top_n``."""
     job = dataclasses.replace(registry.get("update-leaderboards"), params=MappingProxyType({"top_n": top_n}))
-    return jobs.execute(conn, job, as_of, deadline=time.monotonic() + job.timeout_s)
+    return execution.execute(conn, job, as_of, deadline=time.monotonic() + job.timeout_s)
 
 
 def test_the_registry_passes_top_n_1000_by_default(conn):

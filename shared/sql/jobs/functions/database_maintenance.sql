@@ -2,7 +2,7 @@
 -- This function is the transactional part only: it deletes finished cron_job_logs rows
 -- started more than p_retention_days days before p_as_of ('running' rows are never
 -- deleted). VACUUM cannot run inside a function or a transaction block, so the runner
--- (shared/jobs.py) runs VACUUM (ANALYZE) on the job tables in autocommit first and fills
+-- (shared/execution.py) runs VACUUM (ANALYZE) on the job tables in autocommit first and fills
 -- in tables_vacuumed; called alone (or through the guide-named wrapper) it reports 0.
 CREATE OR REPLACE FUNCTION job_database_maintenance(p_as_of timestamptz, p_retention_days integer DEFAULT 90)
 RETURNS jsonb
