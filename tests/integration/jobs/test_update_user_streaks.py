@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import psycopg
 import pytest
 
-from shared import connection, registry
+from shared import registry
+from shared.db import reset_connection
 from shared.events import RunRequest, Trigger
 from shared.observability import metrics
 from shared.runner import run
@@ -260,9 +261,9 @@ def runner_db(db_url, conn, monkeypatch):
     """The runner's connection pointed at the test database."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
-    connection.reset()
+    reset_connection()
     yield conn
-    connection.reset()
+    reset_connection()
     metrics.clear_metrics()
 
 
