@@ -160,7 +160,10 @@ JOBS: tuple[Job, ...] = (
     Job(
         name="cleanup-inactive-accounts",
         cron="0 2 1 * *",
-        description="Mark active users with no activity for 180 days as inactive (never deleted).",
+        description=(
+            "Mark active users with no activity for 180 days as inactive (never deleted); "
+            "their next activity makes them active again."
+        ),
         sql_function="cleanup_inactive_accounts",
         summary_keys=("users_marked_inactive",),
         params=_params(inactive_days=180),

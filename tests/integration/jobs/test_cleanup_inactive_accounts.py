@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from shared import execution, registry
-from tests.factories import make_user, rows, run_job, utc
+from tests.factories import make_user, record_activity, rows, run_job, set_streak, utc
 
 AS_OF = utc(2026, 12, 1, 2)  # the 1st of the month, 02:00 UTC, as scheduled
 CUTOFF = AS_OF - timedelta(days=180)  # 2026-06-04 02:00 UTC
@@ -131,3 +131,52 @@ def test_the_cutoff_is_180_utc_days_under_a_new_york_session_across_dst(conn):
     # Then the cutoff is exactly 180 x 24 h before as_of, as in a UTC session
     assert summary == {"users_marked_inactive": 2}
     assert users(conn) == [(idle, "inactive", AS_OF), (hour_early, "inactive", AS_OF), (exactly, "active", None)]
+
+
+def test_a_user_marked_inactive_who_is_active_again_is_back_in_good_standing_everywhere(conn):
+    # Given users idle for a year, with streaks and XP, marked inactive by the job
+    old = {"created_at": utc(2025, 1, 1), "last_active_at": utc(2025, 6, 1)}
+    by_app, by_activity_row, by_last_active, still_away = (make_user(conn, **old) for _ in range(4))
+    everyone = (by_app, by_activity_row, by_last_active, still_away)
+    for user in everyone:
+        set_streak(conn, user, 2, total_xp=50)
+    assert run_job(conn, "cleanup-inactive-accounts", AS_OF) == {"users_marked_inactive": 4}
+    # a late-recorded activity from before the job marked them leaves them inactive
+    record_activity(conn, still_away, AS_OF - timedelta(days=1))
+
+    # When three of them come back, each recorded by a different path: the app's
+    # record_activity(), a bare user_daily_activity row, a bare users.last_active_at update
+    back = utc(2026, 12, 3, 10)
+    record_activity(conn, by_app, back, xp=5)
+    conn.execute(
+        "INSERT INTO user_daily_activity (user_id, activity_date, first_active_at, last_active_at)"
+        " VALUES (%s, %s, %s, %s)",
+        (by_activity_row, back.date(), back, back),
+    )
+    conn.execute("UPDATE users SET last_active_at = %s WHERE id = %s", (back, by_last_active))
+
+    # Then they are in good standing again (since the activity that brought them back)
+    assert users(conn) == [
+        (by_app, "active", back),
+        (by_activity_row, "active", back),
+        (by_last_active, "active", back),
+        (still_away, "inactive", AS_OF),
+    ]
+    # And they get reminders, weekly reports and places on the leaderboards
+    run_job(conn, "send-daily-reminders", utc(2026, 12, 4, 18))
+    run_job(conn, "update-leaderboards", utc(2026, 12, 4, 18))
+    run_job(conn, "send-weekly-reports", utc(2026, 12, 6))
+    notified = rows(
+        conn, "SELECT kind, array_agg(user_id ORDER BY user_id) FROM notifications GROUP BY kind ORDER BY kind"
+    )
+    assert notified == [
+        ("streak_reminder", [by_app, by_activity_row, by_last_active]),
+        ("weekly_report", [by_app, by_activity_row]),  # (the third has no activity row that week)
+    ]
+    assert [r[0] for r in rows(conn, "SELECT user_id FROM mv_global_leaderboard ORDER BY user_id")] == [
+        by_app,
+        by_activity_row,
+        by_last_active,
+    ]
+    # And the next monthly run leaves them active
+    assert run_job(conn, "cleanup-inactive-accounts", utc(2027, 1, 1, 2)) == {"users_marked_inactive": 0}

@@ -1,8 +1,8 @@
 -- cleanup-inactive-accounts (0 2 1 * *).
 -- 'active' users whose last activity (last_active_at, or created_at if never active) is
 -- more than p_inactive_days days before p_as_of become 'inactive' at p_as_of. Exactly
--- p_inactive_days days: still active. Nobody is deleted; the app lifts 'inactive' on the
--- user's next activity. Idempotent: an inactive user is no longer 'active'.
+-- p_inactive_days days: still active. Nobody is deleted; the user's next activity lifts
+-- 'inactive' (the triggers of V031__returning_users_reactivated.sql, not the app). Idempotent: an inactive user is no longer 'active'.
 CREATE OR REPLACE FUNCTION job_cleanup_inactive_accounts(p_as_of timestamptz, p_inactive_days integer DEFAULT 180)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
