@@ -349,3 +349,25 @@ def test_the_window_is_7_utc_days_under_a_new_york_session_across_dst(conn):
     # Then only 2 reporters fall in the 7 x 24 h window: nobody is banned
     assert summary == {"users_banned": 0, "reports_actioned": 0, "reports_resolved": 0}
     assert status_of(conn, target) == ("active", None)
+
+
+def test_reports_filed_by_banned_or_deleted_accounts_do_not_count(conn):
+    # Given a user reported by 3 distinct accounts, one of them banned and one deleted since
+    target, other_target = make_user(conn), make_user(conn)
+    good = make_user(conn)
+    banned = make_user(conn, account_status="banned", status_changed_at=EARLIER)
+    deleted = make_user(conn, account_status="deleted", status_changed_at=EARLIER)
+    inactive = make_user(conn, account_status="inactive", status_changed_at=EARLIER)
+    for reporter in (good, banned, deleted):
+        report(conn, reporter, target, AS_OF - timedelta(hours=1))
+    # and another reported by 3 accounts, one inactive (still a real account in the app)
+    for reporter in (good, inactive, make_user(conn)):
+        report(conn, reporter, other_target, AS_OF - timedelta(hours=1))
+
+    summary = run_job(conn, "process-moderation-queue", AS_OF)
+
+    # Then only the one with 3 reporters in good or inactive standing is banned
+    assert summary == {"users_banned": 1, "reports_actioned": 3, "reports_resolved": 0}
+    assert status_of(conn, target) == ("active", None)
+    assert status_of(conn, other_target) == ("banned", AS_OF)
+    assert [r[1] for r in reports_of(conn, target)] == ["pending"] * 3

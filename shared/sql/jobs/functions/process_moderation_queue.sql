@@ -1,6 +1,7 @@
 -- process-moderation-queue (0 * * * *).
 -- 1. Window: pending reports created in (p_as_of - 7 days, p_as_of]; a report exactly
---    7 days old is outside. Self-reports (reporter = reported) do not count.
+--    7 days old is outside. Self-reports (reporter = reported) do not count, nor do reports
+--    filed by banned or deleted accounts (they stay pending for a moderator).
 --    A user in the window reported by >= p_min_reporters DISTINCT reporters (the same
 --    reporter many times counts once), not staff, not already banned or deleted, is
 --    banned at p_as_of; one moderation_actions row records who/why/which reports; those
@@ -27,6 +28,9 @@ BEGIN
         FROM user_reports r
         JOIN users u ON u.id = r.reported_user_id
         WHERE r.status = 'pending'
+          -- reports filed by banned or deleted accounts do not count
+          AND NOT EXISTS (SELECT 1 FROM users f
+                           WHERE f.id = r.reporter_id AND f.account_status IN ('banned', 'deleted'))
           AND r.created_at > v_from
           AND r.created_at <= p_as_of
           AND r.reporter_id <> r.reported_user_id
