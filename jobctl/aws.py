@@ -119,7 +119,7 @@ def reschedule(events_client: Any, job_name: str, cron: str, *, prefix: str = ""
     """Give the job's rule a new schedule (5-field cron, validated like the registry's).
 
     Only the schedule changes: the rule keeps its state (a paused rule stays paused), its
-    description and its targets. The next ``cdk deploy`` puts the registry's cron back.
+    description and its targets. A deploy that updates the rule puts the registry's cron back.
     """
     job = registry.get(job_name)
     expression = to_eventbridge(cron)  # raises CronError before any AWS call

@@ -442,39 +442,3 @@ def stop_on_signals(scheduler: Scheduler, on_stop: Callable[[], None] | None = N
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-# --------------------------------------------------------------------------- demo
-
-
-def demo_start(now: datetime) -> datetime:
-    """The 1st, 00:00 UTC, of the latest month whose 1st is at least nine days before ``now``.
-
-    Eight days from there include the monthly jobs (1st, 02:00 and 03:00), a Sunday (the
-    weekly job) and every daily and hourly job, and end at least a day before ``now``:
-    the handler refuses an as_of in the future.
-    """
-    earliest = now.astimezone(UTC) - timedelta(days=9)
-    return datetime(earliest.year, earliest.month, 1, tzinfo=UTC)
-
-
-#: One statement per simulated day: about one user in five is active once that day (at an
-#: hour of its own), a daily core (every tenth user) and about one in ten of the others,
-#: chosen by a hash of (user, day) so the demo is the same every time. Through the app's
-#: own ``record_activity()`` (per-day activity, last_active_at and XP kept in step).
-_DEMO_ACTIVITY = """
-SELECT count(*) AS active
-FROM (
-    SELECT record_activity(u.id, %(day_start)s + make_interval(secs => (u.id * 37) %% 86400),
-                           (10 + u.id %% 40)::int, (u.id %% 5)::int, 0)
-    FROM users u
-    WHERE u.account_status = 'active'
-      AND (u.id %% 10 = 0 OR abs(hashint8(u.id * 100000 + %(day)s)) %% 100 < 10)
-) AS s
-"""
-
-
-def demo_activity(conn: Any, day_start: datetime) -> int:
-    """Record the demo app's user activity for the UTC day starting at ``day_start``; return how many."""
-    row = conn.execute(_DEMO_ACTIVITY, {"day_start": day_start, "day": day_start.toordinal()}).fetchone()
-    return int(row["active"])

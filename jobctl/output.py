@@ -152,3 +152,136 @@ def print_result(result: Mapping[str, Any]) -> None:
     for key, value in rows:
         out.add_row(key, styled(value) if key == "status" else fmt(value).replace("[", r"\["))
     stdout().print(out)
+
+
+# --------------------------------------------------------------------------- the commands' tables
+
+LOG_TABLE = ("id", "job", "status", "trigger", "as_of", "started", "ms", "summary / error")
+
+
+def print_logs(records: Sequence[Mapping[str, Any]], title: str) -> None:
+    """Rows of ``cron_job_logs``: the error, else the summary, in the last column."""
+    rows = []
+    for r in records:
+        meta = r.get("metadata") or {}
+        flags = ", ".join(f for f in ("forced", "dry_run") if r.get(f))
+        trigger = r["trigger"] + (f" ({flags})" if flags else "")
+        detail = r.get("error_message") or meta.get("summary") or ""
+        rows.append(
+            [r["id"], r["job_name"], r["status"], trigger, r["as_of"], r["started_at"], r["execution_time_ms"], detail]
+        )
+    print_table(title, LOG_TABLE, rows)
+
+
+def print_stats(records: Sequence[Mapping[str, Any]], title: str = "Job statistics (v_cron_job_stats)") -> None:
+    keys = ("job_name", "total_runs", "successful_runs", "failed_runs", "skipped_runs", "avg_execution_time_ms")
+    print_table(
+        title,
+        ["job", "total runs", "succeeded", "failed", "skipped", "avg ms", "last run"],
+        [[*(r[k] for k in keys), r["last_run_at"]] for r in records],
+    )
+
+
+def tally_json(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """``jobctl.local.JobTally`` rows as JSON objects."""
+    return [
+        {
+            "job": r.job,
+            "fired": r.fired,
+            "succeeded": r.succeeded,
+            "failed": r.failed,
+            "skipped": r.skipped,
+            "retried": r.retried,
+            "avg_ms": round(r.avg_ms, 3),
+        }
+        for r in rows
+    ]
+
+
+def print_tally(rows: Iterable[Any], title: str) -> None:
+    print_table(
+        title,
+        ["job", "fired", "succeeded", "failed", "skipped", "retried", "avg ms"],
+        [[r.job, r.fired, r.succeeded, r.failed, r.skipped, r.retried, r.avg_ms] for r in rows],
+    )
+
+
+def print_jobs(rows: Sequence[Mapping[str, Any]]) -> None:
+    """``jobctl list``'s rows."""
+    print_table(
+        f"{len(rows)} jobs (times in UTC)",
+        ["job", "cron", "EventBridge", "schedule", "timeout", "depends on", "next run"],
+        [
+            [
+                r["job"],
+                r["cron"],
+                r["eventbridge"],
+                r["schedule"],
+                f"{r['timeout_s']} s",
+                r["depends_on"],
+                r["next_run"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+def print_rule(rule: Mapping[str, Any], as_json: bool, verb: str) -> None:
+    """An EventBridge rule after ``pause``/``resume``/``reschedule``."""
+    if as_json:
+        keys = {"rule": "Name", "state": "State", "schedule": "ScheduleExpression", "arn": "Arn"}
+        print_json({key: rule.get(field) for key, field in keys.items()})
+        return
+    stdout().print(
+        f"{verb} {rule.get('Name')}: {styled(rule.get('State'))}, {rule.get('ScheduleExpression')}", highlight=False
+    )
+
+
+def print_status(records: Sequence[Mapping[str, Any]], prefix: str) -> None:
+    """``jobctl status``: each deployed rule next to its last runs."""
+    print_table(
+        "Deployed schedules" + (f" (prefix {prefix!r})" if prefix else ""),
+        ["job", "state", "schedule", "last run", "status", "last success", "failed 24h"],
+        [
+            [
+                r["job"],
+                r["state"],
+                (r["schedule"] or "-") + (" (differs from registry)" if r["drift"] else ""),
+                r["last_run_at"],
+                r["last_status"],
+                r["last_success_at"],
+                r["failed_24h"],
+            ]
+            for r in records
+        ],
+    )
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    """A ``jobctl.local.Outcome`` as one JSON object (``jobctl scheduler --json`` prints one a line)."""
+    result = outcome.result or {}
+    return {
+        "job": outcome.occurrence.job,
+        "at": outcome.occurrence.at,
+        "status": outcome.status,
+        "attempts": outcome.attempts,
+        "duration_ms": round(outcome.duration_ms, 3),
+        "error": outcome.error,
+        "summary": result.get("summary"),
+    }
+
+
+def print_outcome(outcome: Any, as_json: bool) -> None:
+    """One scheduler run, as it happens."""
+    if as_json:
+        print(json.dumps(jsonable(outcome_json(outcome))), flush=True)
+        return
+    from jobctl.local import iso
+
+    result = outcome.result or {}
+    detail = outcome.error or fmt(result.get("summary") or result.get("reason"))
+    occ = outcome.occurrence
+    stdout().print(
+        f"{iso(occ.at)}  {occ.job:<26} {styled(outcome.status):<9} {outcome.duration_ms:8.0f} ms  {detail}",
+        highlight=False,
+    )

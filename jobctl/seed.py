@@ -219,3 +219,18 @@ def default_as_of(today: date | None = None) -> datetime:
     """A sensible default: the coming midnight UTC (the daily jobs' time), as a tz-aware datetime."""
     day = today or datetime.now(UTC).date()
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def seed_with_progress(conn: Any, *, users: int, as_of: datetime, seed_value: int) -> tuple[dict[str, int], float]:
+    """:func:`seed` under a spinner on stderr; the row counts and the seconds it took."""
+    from jobctl import output
+    from jobctl.local import iso
+    from shared.errors import translate
+
+    started = time.monotonic()
+    with output.stderr().status(f"Seeding {users:,} users (as of {iso(as_of)}) ..."):
+        try:
+            counts = seed(conn, users=users, as_of=as_of, seed=seed_value)
+        except Exception as exc:
+            raise translate(exc, what=f"seeding {users:,} users") from None
+    return counts, time.monotonic() - started

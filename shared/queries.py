@@ -15,8 +15,8 @@ _HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
 @cache
-def load(file: str) -> dict[str, str]:
-    """The named queries of ``shared/sql/queries/<file>.sql``."""
-    text = (QUERIES_DIR / f"{file}.sql").read_text(encoding="utf-8")
+def load(file: str, directory: Path = QUERIES_DIR) -> dict[str, str]:
+    """The named queries of ``<directory>/<file>.sql`` (default: ``shared/sql/queries/``)."""
+    text = (directory / f"{file}.sql").read_text(encoding="utf-8")
     parts = _HEADER.split(text)
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}

@@ -175,12 +175,12 @@ def test_simulate_refuses_fewer_than_one_day(days: str) -> None:
 
 
 def test_the_simulated_window_itself_refuses_fewer_than_one_day() -> None:
-    from jobctl.cli import _window
+    from jobctl.simulation import window
     from shared.errors import ValidationError
 
     with pytest.raises(ValidationError, match="--days 0: simulate at least 1 day"):
-        _window("2026-11-01", 0)
-    assert _window("2026-11-01", 2) == (utc(2026, 11, 1), utc(2026, 11, 3))
+        window("2026-11-01", 0)
+    assert window("2026-11-01", 2) == (utc(2026, 11, 1), utc(2026, 11, 3))
 
 
 def test_bad_event_files_exit_2(db_url: str, tmp_path: Path) -> None:
@@ -362,13 +362,13 @@ def test_scheduler_command_fires_due_jobs_through_the_handler(
 
 
 def test_demo_activity_makes_a_daily_core_and_some_others_active_that_day(conn: Any) -> None:
-    from jobctl import local
+    from jobctl import demo
 
     # Given 40 active users and one banned
     ids = [make_user(conn) for _ in range(40)]
     banned = make_user(conn, account_status="banned")
     # When the demo's activity for 2026-11-03 is recorded
-    active = local.demo_activity(conn, utc(2026, 11, 3))
+    active = demo.demo_activity(conn, utc(2026, 11, 3))
     # Then every tenth user (the core) and no banned user was active, on that day only
     got = records(conn, "SELECT user_id, activity_date FROM user_daily_activity ORDER BY user_id")
     users = {r["user_id"] for r in got}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from jobctl import local
+from jobctl import demo, local
 from shared import naming, registry
 from shared.errors import DependencyNotMet
 
@@ -258,7 +258,7 @@ def test_default_wait_wakes_up_to_notice_a_stop() -> None:
     "now", [utc(2026, 11, 28, 17), utc(2026, 11, 10), utc(2026, 11, 9, 23, 59), utc(2026, 3, 1), utc(2027, 1, 5, 12)]
 )
 def test_demo_window_holds_every_job_and_lies_in_the_past(now: datetime) -> None:
-    start = local.demo_start(now)
+    start = demo.demo_start(now)
     end = start + timedelta(days=8)
     assert start.day == 1 and (start.hour, start.minute) == (0, 0)
     assert end <= now - timedelta(days=1)

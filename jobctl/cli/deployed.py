@@ -1,0 +1,122 @@
+"""Commands on the deployed stack (AWS): ``invoke``, ``pause``, ``resume``, ``reschedule``, ``status``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jobctl import local, output
+from jobctl.cli.common import (
+    AsOfOpt,
+    DryRunOpt,
+    ForceOpt,
+    JobArg,
+    JsonOpt,
+    PrefixOpt,
+    errors,
+    exit_if_failed,
+    job_arg,
+    state,
+    time_opt,
+)
+from shared import registry
+from shared.cron import to_eventbridge
+
+app = typer.Typer()
+
+# Every command validates its arguments before any AWS configuration is read (region,
+# credentials), so a typo gets exit 2 and the same message with or without AWS access.
+
+
+@app.command()
+@errors
+def invoke(
+    job: JobArg,
+    as_of: AsOfOpt = None,
+    dry_run: DryRunOpt = False,
+    force: ForceOpt = False,
+    prefix: PrefixOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Invoke the deployed Lambda function synchronously and print its result."""
+    from jobctl import aws
+    from shared.events import parse_event
+
+    job_ = job_arg(job)
+    payload = local.manual_event(as_of=time_opt(as_of), dry_run=dry_run, force=force)
+    parse_event(job_, payload)  # the payload checked exactly as the deployed handler will
+    result = aws.invoke(aws.client("lambda"), job_.name, payload, prefix=prefix)
+    if as_json:
+        output.print_json(result)
+    else:
+        output.print_result(result)
+    exit_if_failed(result.get("status") == "failed")
+
+
+@app.command()
+@errors
+def pause(job: JobArg, prefix: PrefixOpt = "", as_json: JsonOpt = False) -> None:
+    """Disable the job's EventBridge rule (no scheduled runs until resumed)."""
+    from jobctl import aws
+
+    name = job_arg(job).name
+    output.print_rule(aws.pause(aws.client("events"), name, prefix=prefix), as_json, "paused")
+
+
+@app.command()
+@errors
+def resume(job: JobArg, prefix: PrefixOpt = "", as_json: JsonOpt = False) -> None:
+    """Enable the job's EventBridge rule again."""
+    from jobctl import aws
+
+    name = job_arg(job).name
+    output.print_rule(aws.resume(aws.client("events"), name, prefix=prefix), as_json, "resumed")
+
+
+@app.command()
+@errors
+def reschedule(
+    job: JobArg,
+    cron: Annotated[str, typer.Argument(help="New schedule, 5-field Unix cron in UTC, e.g. '0 20 * * *'.")],
+    prefix: PrefixOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Change the deployed rule's schedule (a hand change: change the registry to make it permanent)."""
+    from jobctl import aws
+
+    name = job_arg(job).name
+    to_eventbridge(cron)
+    rule = aws.reschedule(aws.client("events"), name, cron, prefix=prefix)
+    output.print_rule(rule, as_json, "rescheduled")
+    if not as_json:
+        output.note(
+            f"note: a hand change (the registry says {registry.get(name).cron!r}). A `cdk deploy` that updates "
+            "this rule puts the registry's schedule back; one that does not leaves this change in place as drift, "
+            f"which `jobctl status` flags. To keep {cron!r}, change shared/registry.py and deploy."
+        )
+
+
+_LAST_RUN_KEYS = ("last_status", "last_run_at", "last_as_of", "last_trigger", "last_success_at", "failed_24h")
+
+
+@app.command()
+@errors
+def status(ctx: typer.Context, prefix: PrefixOpt = "", as_json: JsonOpt = False) -> None:
+    """Each deployed rule's state and schedule, next to its last runs (when a database is reachable).
+
+    The last runs come from ``--database-url`` / ``DATABASE_URL`` (the deployed database);
+    without one, only the rules are shown (the embedded server is not started for this).
+    """
+    from jobctl import aws
+    from jobctl.runlog import last_runs
+
+    rules = aws.rules_status(aws.client("events"), prefix=prefix)
+    runs, why = last_runs(state(ctx).get("database_url"))
+    records = [{**rule, **{k: runs.get(rule["job"], {}).get(k) for k in _LAST_RUN_KEYS}} for rule in rules]
+    if as_json:
+        output.print_json({"rules": records, "note": why})
+        return
+    output.print_status(records, prefix)
+    if why:
+        output.note(why)
