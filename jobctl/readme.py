@@ -1,20 +1,28 @@
-"""The README's jobs table, generated from the registry (``make docs`` rewrites it).
+"""The docs generated from the registry (``make docs`` rewrites them; a test checks they are current).
 
-A test compares the README with :func:`jobs_table`, so the table cannot drift from the
-registry that the CDK app, the handlers and the CLI read.
+The README's jobs table (each job linking to its page) and the list of job pages in
+``docs/jobs/README.md``, so neither can drift from the registry that the CDK app, the
+handlers and the CLI read.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from shared import registry
 from shared.cron import to_eventbridge
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- jobs-table:start -->", "<!-- jobs-table:end -->"
-_BLOCK = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+JOBS_DOCS = ROOT / "docs" / "jobs"
+JOBS_INDEX = JOBS_DOCS / "README.md"
+
+
+def job_page(name: str) -> Path:
+    """``docs/jobs/<name>.md``: the job's contract, rules and undo."""
+    return JOBS_DOCS / f"{name}.md"
 
 
 def jobs_table() -> str:
@@ -25,21 +33,35 @@ def jobs_table() -> str:
     for job in registry.JOBS:
         needs = ", ".join(job.depends_on) or "-"
         lines.append(
-            f"| `{job.name}` | `{job.cron}` | `{to_eventbridge(job.cron)}` | {job.description} | "
-            f"{job.timeout_s} s | {needs} | `SELECT {job.sql_function}();` |"
+            f"| [`{job.name}`](docs/jobs/{job.name}.md) | `{job.cron}` | `{to_eventbridge(job.cron)}` | "
+            f"{job.description} | {job.timeout_s} s | {needs} | `SELECT {job.sql_function}();` |"
         )
     return "\n".join(lines)
 
 
-def render(text: str) -> str:
-    """``text`` with the block between the markers replaced by the current table."""
-    if not _BLOCK.search(text):
-        raise ValueError(f"README has no {START} ... {END} block")
-    return _BLOCK.sub(lambda _: f"{START}\n{jobs_table()}\n{END}", text)
+def jobs_index() -> str:
+    return "\n".join(f"- [{job.name}]({job.name}.md): {job.description}" for job in registry.JOBS)
+
+
+#: Each generated block: its file, its name (``<!-- <name>:start -->`` ... ``<!-- <name>:end -->``), its text.
+BLOCKS: tuple[tuple[Path, str, Callable[[], str]], ...] = (
+    (README, "jobs-table", jobs_table),
+    (JOBS_INDEX, "jobs-index", jobs_index),
+)
+
+
+def render(text: str, name: str = "jobs-table", content: Callable[[], str] = jobs_table) -> str:
+    """``text`` with the block between the ``name`` markers replaced by ``content()``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if not block.search(text):
+        raise ValueError(f"no {start} ... {end} block")
+    return block.sub(lambda _: f"{start}\n{content()}\n{end}", text)
 
 
 def main() -> None:
-    README.write_text(render(README.read_text()))
+    for path, name, content in BLOCKS:
+        path.write_text(render(path.read_text(), name, content))
 
 
 if __name__ == "__main__":

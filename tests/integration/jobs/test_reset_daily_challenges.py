@@ -278,7 +278,7 @@ def test_the_documented_rollback_restores_the_tables(conn):
     before = snapshot(conn)
     run_job(conn, JOB, AS_OF)
     assert snapshot(conn) != before
-    # When the statements of docs/jobs-a.md run with the run's as_of
+    # When the statements of docs/jobs/reset-daily-challenges.md run with the run's as_of
     with conn.transaction():
         conn.execute("""UPDATE user_challenge_progress SET status = 'in_progress', closed_at = NULL
                          WHERE status = 'expired' AND closed_at = '2026-11-28T00:00:00Z'""")

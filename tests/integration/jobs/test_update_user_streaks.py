@@ -228,7 +228,7 @@ WHERE updated_at >= '2026-11-28 00:00:00+00'""")
     expected = sorted([(uid, cur) for uid, cur, _ in before if uid != u["new"]] + [(u["new"], 0), (newcomer, 0)])
     assert restored == expected
 
-    # And docs/jobs-a.md's two further statements restore the longest streaks and the ledger,
+    # And docs/jobs/update-user-streaks.md's two further statements restore the longest streaks and the ledger,
     # so the next run redoes the day and reproduces the first run's result exactly
     with conn.transaction():
         conn.execute(
