@@ -1,73 +1,334 @@
 """The chaos soak's driver: simulate every registry schedule over a window, with or without faults.
 
-Each occurrence is delivered through :func:`shared.runner.run` (trigger ``schedule``), the
-way EventBridge and Lambda's asynchronous invocation deliver it:
+Each occurrence is delivered to the Lambda handler (``functions.handler.handler``) with
+EventBridge's scheduled event, the way EventBridge and Lambda's asynchronous invocation
+deliver it:
 
-- a failed attempt (the run raised) is retried like Lambda's async retries: one minute
-  later, then two minutes later; after the third failure the event goes to the dead-letter
-  queue and an operator re-drives it (15 minutes later, again until it succeeds: counted
-  in ``redrives``). A run that returned (succeeded or skipped) ends the chain, as on Lambda.
+- a failed attempt (the handler raised) is retried like Lambda's async retries, with the
+  same event: one minute later, then two minutes later; after the third failure the event
+  goes to the dead-letter queue and an operator re-drives it (15 minutes later, again until
+  it succeeds: counted in ``redrives``). An attempt that returned (succeeded or skipped)
+  ends the chain, as on Lambda.
 - time is simulated: the clock of each attempt is the occurrence's time plus the retry
   delays, and a ``running`` row's deadline is judged in that clock (its claim time is
   carried in the request id), so a deadline expires exactly when it would have on AWS.
 - every retry of an occurrence is delivered before the next occurrence of any job, so the
   faulty simulation does the same work in the same order as the clean one; what differs is
   everything that happens around each occurrence.
+- every execution of a job's SQL inserts a row into ``soak_executions`` in the job's own
+  transaction, so the committed rows count how often each occurrence's work really took
+  effect (the jobs are idempotent: equal tables alone cannot show doubled work).
 
-The faults (chosen at random from a seed, reproducibly):
-
-- ``duplicate``: the same occurrence delivered again after it succeeded.
-- ``concurrent``: two or three deliveries of the same occurrence at once, on threads (each
-  thread has its own connection: shared.db is thread-local).
-- ``terminate``: the run's backend is terminated (pg_terminate_backend from another
-  connection) after the job's SQL did its work, before the transaction committed.
-- ``timeout``: the run's budget is one second and its log row is locked by another session,
-  so its final statement waits past the budget and is cancelled (lock/statement timeout).
-- ``abandon``: a run claims the occurrence, does the work in an open transaction and
-  vanishes (its connection dropped, its row never closed), as when Lambda kills a run at its
-  timeout; Lambda retries after that timeout, when the row's deadline has passed.
-- ``outage``: the database refuses connections (and drops the open ones) in the middle of
-  a run, so the run cannot even record its failure; connections come back before the retry.
-- ``restart_between`` / ``restart_during``: the server restarts before a run (the runner's
-  connection is stale) or in the middle of one (embedded server only).
+The faults are a registry (:data:`FAULTS`) of :class:`Fault` subclasses, each saying how it is
+injected and how to tell from the run log and the evidence gathered while injecting that it
+really happened (a restart changed the server's start time, a terminated backend was the
+run's own while its work was done, ...). :func:`observed_faults` counts the faults that were
+observably injected; the soak requires a minimum of every kind, so an empty fault plan, or a
+kind whose injection stopped working, fails the soak. To add a kind: subclass Fault,
+implement its hooks and ``check``, and add it to FAULTS.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import random
+import re
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
-from jobctl.local import Occurrence, occurrences
-from shared import execution, registry, runner
-from shared.db import close_quietly, connect, is_usable, reset_connection
+from functions.handler import RESERVE_S, handler
+from jobctl.local import LambdaContext, Occurrence, occurrences
+from shared import execution, registry
+from shared.db import close_quietly, connect, get_connection, is_usable, reset_connection
 from shared.errors import JobsError
-from shared.events import RunRequest, Trigger
 from shared.observability import metrics
 
-FAILING = ("terminate", "timeout", "abandon", "outage", "restart_during")
-BENIGN = ("duplicate", "concurrent", "restart_between")
-NEEDS_SERVER = frozenset({"restart_during", "restart_between"})
 #: Lambda's asynchronous retries: one minute after the first failure, two after the second.
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=2))
 REDRIVE_DELAY = timedelta(minutes=15)
 TIMEOUT_BUDGET_S = 1.0
 LOCK_RELEASE_S = 2.5  # the timed-out run's failure can be recorded once the lock is gone
+CONCURRENT_HOLD_S = 0.5  # the delivery that got the slot works this long, so the others meet it
+KILLED = re.compile(r"terminat|closed the connection|could not be reached|administrator command|shut ?down")
 
 _original_call_work = execution.call_work
+
+EXECUTIONS_SQL = """
+CREATE TABLE IF NOT EXISTS soak_executions (
+    job_name    text        NOT NULL,
+    as_of       timestamptz NOT NULL,
+    request_id  text        NOT NULL,
+    summary     jsonb       NOT NULL
+)"""
 
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LambdaKilled(BaseException):
+    """Lambda stopped the invocation (its timeout): no ``except Exception`` in the runner sees it."""
+
+
+@dataclass
+class Injection:
+    """One fault injected into one occurrence, with what was seen while injecting it."""
+
+    kind: str
+    job: str
+    as_of: datetime
+    request_ids: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- the fault kinds
+
+
+class Fault:
+    """A kind of fault. ``failing`` kinds hit one attempt of a delivery (the attempt raises, so
+    Lambda retries it); the others change how an occurrence is delivered (``deliver``)."""
+
+    name: ClassVar[str]
+    failing: ClassVar[bool] = False
+    needs_server: ClassVar[bool] = False  # the embedded server (restarts)
+    cap: ClassVar[int | None] = None  # at most this many per soak (slow kinds)
+
+    # hooks, each given the simulation and this injection's record
+    def deliver(self, sim: Simulation, occ: Occurrence, inj: Injection) -> list[str]:
+        """Deliver the occurrence; return the request ids the check reads (benign kinds)."""
+        return sim.chain(occ, occ.at, [])[:1]
+
+    def before_work(self, sim: Simulation, inj: Injection, conn: psycopg.Connection) -> None:
+        """In the run's work transaction, before the job's SQL."""
+
+    def during_work(self, sim: Simulation, inj: Injection, conn: psycopg.Connection) -> None:
+        """In the run's work transaction, after the job's SQL did its work, before the commit."""
+
+    def after_attempt(self, sim: Simulation, inj: Injection) -> None:
+        """After the attempt, whatever its outcome."""
+
+    def budget_s(self) -> float | None:
+        """The attempt's time budget (None: the job's)."""
+        return None
+
+    def check(self, inj: Injection, rows: list[dict[str, Any]]) -> bool:
+        """Assert the rows of ``inj.request_ids`` tell the truth; return True if the fault was
+        observably injected (not merely planned)."""
+        raise NotImplementedError
+
+
+class FailingFault(Fault):
+    failing = True
+
+    def check(self, inj: Injection, rows: list[dict[str, Any]]) -> bool:
+        where = describe(inj, rows)
+        [row] = rows
+        if row["status"] == "skipped" and not inj.evidence.get("work_started"):
+            # the attempt met its occurrence still held by an earlier attempt that died before
+            # that one's deadline: it did no work (so the fault was not injected) and raised
+            assert (row["error_message"] or "").startswith(
+                f"duplicate delivery: occurrence {iso(inj.as_of)} is already running"
+            ), where
+            return False
+        assert inj.evidence.get("work_started"), where
+        return self.check_run(inj, row, where)
+
+    def check_run(self, inj: Injection, row: dict[str, Any], where: str) -> bool:
+        raise NotImplementedError
+
+
+class Duplicate(Fault):
+    """The same occurrence delivered again after it succeeded."""
+
+    name = "duplicate"
+
+    def deliver(self, sim: Simulation, occ: Occurrence, inj: Injection) -> list[str]:
+        first = sim.chain(occ, occ.at, [])
+        inj.evidence["first"] = first[-1]
+        return sim.chain(occ, occ.at + timedelta(minutes=5), [], "duplicate")[:1]
+
+    def check(self, inj: Injection, rows: list[dict[str, Any]]) -> bool:
+        [row] = rows
+        assert row["status"] == "skipped", describe(inj, rows)
+        assert "already succeeded in run #" in row["error_message"], describe(inj, rows)
+        return True
+
+
+class Concurrent(Fault):
+    """Two or three deliveries of the same occurrence at once, each on its own thread and
+    connection; the one that gets the slot works a little longer, so the others meet it."""
+
+    name = "concurrent"
+
+    def deliver(self, sim: Simulation, occ: Occurrence, inj: Injection) -> list[str]:
+        return sim.concurrent(occ, sim.rng.choice([2, 3]), self)
+
+    def during_work(self, sim: Simulation, inj: Injection, conn: psycopg.Connection) -> None:
+        time.sleep(CONCURRENT_HOLD_S)
+
+    def check(self, inj: Injection, rows: list[dict[str, Any]]) -> bool:
+        where = describe(inj, rows)
+        statuses = sorted(r["status"] for r in rows)
+        assert statuses == ["skipped"] * (len(rows) - 1) + ["succeeded"], where
+        skipped = [r["error_message"] for r in rows if r["status"] == "skipped"]
+        assert all("duplicate" in m for m in skipped), where
+        # concurrent for real: at least one delivery arrived while another was running
+        return any(m.startswith("duplicate delivery:") and "is already running" in m for m in skipped)
+
+
+class Terminate(FailingFault):
+    """The run's backend is terminated (from another session) after the job's SQL did its work."""
+
+    name = "terminate"
+
+    def during_work(self, sim: Simulation, inj: Injection, conn: psycopg.Connection) -> None:
+        pid = conn.info.backend_pid
+        with psycopg.connect(sim.url, autocommit=True) as killer:
+            row = killer.execute("SELECT pg_terminate_backend(%s, 5000) AS ok", (pid,)).fetchone()
+        inj.evidence["terminated_pid"] = pid if row and row[0] else None
+
+    def check_run(self, inj: Injection, row: dict[str, Any], where: str) -> bool:
+        assert row["status"] == "failed" and KILLED.search(row["error_message"]), where
+        return inj.evidence.get("terminated_pid") is not None
+
+
+class Timeout(FailingFault):
+    """A one-second budget while another session holds the run's log row: the final statement
+    waits past the budget and is cancelled."""
+
+    name = "timeout"
+
+    def budget_s(self) -> float | None:
+        return TIMEOUT_BUDGET_S
+
+    def before_work(self, sim: Simulation, inj: Injection, conn: psycopg.Connection) -> None:
+        holder = psycopg.connect(sim.url)
+        held = holder.execute(
+            "SELECT id FROM cron_job_logs WHERE request_id = %s AND status = 'running' FOR UPDATE",
+            (inj.request_ids[0],),
+        ).fetchone()
+        inj.evidence["held_row"] = held[0] if held else None
+        threading.Timer(LOCK_RELEASE_S, close_quietly, args=(holder,)).start()  # rolls back: the lock is gone
+
+    def check_run(self, inj: Injection, row: dict[str, Any], where: str) -> bool:
+        assert row["status"] == "failed" and "cancelled after reaching its time budget" in row["error_message"], where
+        assert row["metadata"]["error_type"] == "JobTimeout", where
+        return inj.evidence.get("held_row") == row["id"]
+
+
+class Abandon(FailingFault):
+    """Lambda kills the run at its timeout after the job's SQL did its work: the transaction is
+    gone, the row is never closed; Lambda retries after that timeout, when the deadline passed."""
+
+    name = "abandon"
+
+    def during_work(self, sim: Simulation, inj: Injection, conn: psycopg.Connection) -> None:
+        raise LambdaKilled()
+
+    def check_run(self, inj: Injection, row: dict[str, Any], where: str) -> bool:
+        return check_abandoned(inj, row, where)
+
+
+class Outage(FailingFault):
+    """Mid-run, the database stops accepting connections and drops the open ones, so the run
+    cannot even record its failure; it comes back before the retry."""
+
+    name = "outage"
+    cap = 4
+
+    def during_work(self, sim: Simulation, inj: Injection, conn: psycopg.Connection) -> None:
+        inj.evidence["dropped"] = sim.outage(True)
+        try:
+            psycopg.connect(sim.url, connect_timeout=5).close()
+        except psycopg.OperationalError as exc:
+            inj.evidence["refused"] = "not currently accepting connections" in str(exc)
+
+    def after_attempt(self, sim: Simulation, inj: Injection) -> None:
+        if "dropped" in inj.evidence:
+            sim.outage(False)
+
+    def check_run(self, inj: Injection, row: dict[str, Any], where: str) -> bool:
+        return check_abandoned(inj, row, where) and inj.evidence["dropped"] > 0 and inj.evidence.get("refused") is True
+
+
+class RestartDuring(FailingFault):
+    """The server restarts in the middle of a run (embedded server only)."""
+
+    name = "restart_during"
+    needs_server = True
+    cap = 3
+
+    def during_work(self, sim: Simulation, inj: Injection, conn: psycopg.Connection) -> None:
+        before = sim.server_started()
+        sim.server.restart()
+        inj.evidence["restarted"] = sim.server_started() != before
+
+    def check_run(self, inj: Injection, row: dict[str, Any], where: str) -> bool:
+        assert row["status"] == "failed" and KILLED.search(row["error_message"]), where
+        return inj.evidence.get("restarted") is True
+
+
+class RestartBetween(Fault):
+    """The server restarts before a run: the warm Lambda's connection is stale, and the run
+    succeeds on its first attempt over a new one (embedded server only)."""
+
+    name = "restart_between"
+    needs_server = True
+    cap = 3
+
+    def deliver(self, sim: Simulation, occ: Occurrence, inj: Injection) -> list[str]:
+        stale = get_connection().info.backend_pid  # the warm Lambda's connection
+        before = sim.server_started()
+        sim.server.restart()
+        inj.evidence["restarted"] = sim.server_started() != before
+        rids = sim.chain(occ, occ.at, [])
+        inj.evidence["reconnected"] = get_connection().info.backend_pid != stale
+        inj.evidence["attempts"] = len(rids)
+        return rids[:1]
+
+    def check(self, inj: Injection, rows: list[dict[str, Any]]) -> bool:
+        [row] = rows
+        assert row["status"] == "succeeded", describe(inj, rows)  # nothing failed: the runner reconnected
+        return inj.evidence["restarted"] and inj.evidence["reconnected"] and inj.evidence["attempts"] == 1
+
+
+def check_abandoned(inj: Injection, row: dict[str, Any], where: str) -> bool:
+    # its row was never closed by its run; a later delivery closed it once its deadline passed
+    assert row["status"] == "failed" and row["error_message"].startswith("abandoned:"), where
+    assert row["metadata"]["abandoned"] is True, where
+    return row["metadata"].get("closed_by_request") not in (None, inj.request_ids[0])
+
+
+def describe(inj: Injection, rows: Iterable[dict[str, Any] | None]) -> str:
+    shown = [
+        None if r is None else {k: r[k] for k in ("id", "status", "request_id", "error_message", "metadata")}
+        for r in rows
+    ]
+    return f"{inj.kind} on {inj.job} at {iso(inj.as_of)} (evidence {inj.evidence}): {shown}"
+
+
+#: Every fault kind the soak injects, by name. The soak requires each (that the server allows)
+#: to be observably injected a minimum number of times.
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (Terminate(), Timeout(), Abandon(), Outage(), RestartDuring(), Duplicate(), Concurrent(), RestartBetween())
+}
+
+
+def applicable(server: Any) -> tuple[str, ...]:
+    """The kinds that can be injected here (restarts need the embedded server)."""
+    return tuple(name for name, f in FAULTS.items() if server is not None or not f.needs_server)
 
 
 @dataclass
@@ -77,40 +338,35 @@ class OccurrencePlan:
 
 
 @dataclass
-class FaultRecord:
-    kind: str
-    job: str
-    as_of: datetime
-    request_ids: list[str]
-
-
-@dataclass
 class Report:
     occurrences: int = 0
     deliveries: int = 0
     attempts: int = 0
-    redrives: int = 0
-    faults: list[FaultRecord] = field(default_factory=list)
+    redrives: list[tuple[str, datetime, str]] = field(default_factory=list)  # (job, as_of, request id)
+    injections: list[Injection] = field(default_factory=list)
     skipped_returns: int = 0
     seconds: float = 0.0
 
     def fault_counts(self) -> dict[str, int]:
-        return dict(Counter(f.kind for f in self.faults))
+        return dict(Counter(i.kind for i in self.injections))
 
 
 def make_plan(
-    plan: list[Occurrence], seed: int, *, per_job: float, kinds: tuple[str, ...], caps: dict[str, int]
+    plan: list[Occurrence], seed: int, *, per_job: float, kinds: tuple[str, ...], minimum: int = 1
 ) -> dict[tuple[str, datetime], OccurrencePlan]:
     """Which occurrences get which faults: about ``per_job`` faulted occurrences per job (rare
-    jobs as much as frequent ones), every kind at least once, ``caps`` bounding slow kinds."""
+    jobs as much as frequent ones), each kind's cap respected by the random picks, every kind
+    at least ``minimum`` times on an occurrence's first attempt (where nothing before it can
+    hide it), and at least one occurrence failing three times in a row (dead-lettered, then
+    re-driven)."""
     rng = random.Random(seed)
     per_job_count = Counter(o.job for o in plan)
     used: Counter[str] = Counter()
-    failing_kinds = [k for k in FAILING if k in kinds]
-    benign_kinds = [k for k in BENIGN if k in kinds]
+    failing_kinds = [k for k in kinds if FAULTS[k].failing]
+    benign_kinds = [k for k in kinds if not FAULTS[k].failing]
 
     def pick(options: list[str]) -> str | None:
-        allowed = [k for k in options if used[k] < caps.get(k, 10**9)]
+        allowed = [k for k in options if used[k] < (FAULTS[k].cap or 10**9)]
         if not allowed:
             return None
         kind = rng.choice(allowed)
@@ -130,17 +386,19 @@ def make_plan(
             p.failing = [k for k in (pick(failing_kinds) for _ in range(n)) if k]
         if p.benign or p.failing:
             out[(occ.job, occ.at)] = p
-    # every kind at least once, and at least one occurrence re-driven from the DLQ
+    # every kind at least `minimum` times first (alone on its occurrence, or its first attempt)
+    first = Counter(p.benign or p.failing[0] for p in out.values())
     free = [o for o in plan if (o.job, o.at) not in out]
     rng.shuffle(free)
     for kind in kinds:
-        if used[kind] == 0 and free:
+        while first[kind] < minimum and free:
             occ = free.pop()
-            out[(occ.job, occ.at)] = OccurrencePlan(benign=kind) if kind in BENIGN else OccurrencePlan(failing=[kind])
-            used[kind] += 1
-    if failing_kinds and not any(len(p.failing) >= 3 for p in out.values()) and free:
+            out[(occ.job, occ.at)] = OccurrencePlan(failing=[kind]) if FAULTS[kind].failing else OccurrencePlan(kind)
+            first[kind] += 1
+    dlq = [k for k in ("terminate", "timeout") if k in failing_kinds]
+    if dlq and not any(len(p.failing) >= 3 for p in out.values()) and free:
         occ = free.pop()
-        out[(occ.job, occ.at)] = OccurrencePlan(failing=[rng.choice(["terminate", "abandon", "timeout"])] * 3)
+        out[(occ.job, occ.at)] = OccurrencePlan(failing=[rng.choice(dlq)] * 3)
     return out
 
 
@@ -155,7 +413,8 @@ class Simulation:
         server: Any = None,
         seed: int | None = None,
         per_job: float = 2.0,
-        caps: dict[str, int] | None = None,
+        kinds: tuple[str, ...] | None = None,
+        minimum: int = 1,
         traffic: Callable[[psycopg.Connection, datetime], None] | None = None,
     ) -> None:
         self.url = url
@@ -164,11 +423,13 @@ class Simulation:
         self.server = server
         self.seed = seed
         self.per_job = per_job
-        self.caps = caps or {}
+        self.kinds = applicable(server) if kinds is None else kinds
+        self.minimum = minimum
         self.traffic = traffic
         self.report = Report()
+        self.rng = random.Random(seed)
         self._ctl: psycopg.Connection | None = None
-        self._in_run: str | None = None
+        self._local = threading.local()  # this thread's attempt: its request id and fault
         self._n = 0
 
     # ------------------------------------------------------------------ plumbing
@@ -190,6 +451,9 @@ class Simulation:
         close_quietly(self._ctl)
         self._ctl = None
 
+    def server_started(self) -> datetime:
+        return self.ctl().execute("SELECT pg_postmaster_start_time() AS t").fetchone()["t"]  # type: ignore[index]
+
     def _rid(self, tag: str, at: datetime) -> str:
         self._n += 1
         return f"{tag}#{self._n}|{iso(at)}"
@@ -206,36 +470,9 @@ class Simulation:
                     (row["id"],),
                 )
 
-    # ------------------------------------------------------------------ faults inside a run
-
-    def _call_work(
-        self, conn: psycopg.Connection, job: registry.Job, as_of: datetime, params: Any = None
-    ) -> execution.Summary:
-        kind, self._in_run = self._in_run, None
-        if kind == "timeout":
-            self._hold_log_row(job.name)
-        summary = _original_call_work(conn, job, as_of, params)
-        if kind == "terminate":
-            with psycopg.connect(self.url, autocommit=True) as killer:
-                killer.execute("SELECT pg_terminate_backend(%s, 5000)", (conn.info.backend_pid,))
-        elif kind == "restart_during":
-            self.server.restart()
-        elif kind == "outage":
-            self._outage(True)
-        return summary
-
-    def _hold_log_row(self, job_name: str) -> None:
-        holder = psycopg.connect(self.url)
-        holder.execute(
-            "SELECT id FROM cron_job_logs WHERE job_name = %s AND status = 'running' FOR UPDATE", (job_name,)
-        )
-
-        def release() -> None:
-            close_quietly(holder)  # rolls back: the lock is gone
-
-        threading.Timer(LOCK_RELEASE_S, release).start()
-
-    def _outage(self, down: bool) -> None:
+    def outage(self, down: bool) -> int:
+        """Refuse (or accept again) connections to the database; going down drops the open ones."""
+        dropped = 0
         with psycopg.connect(self.admin_url, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
@@ -243,45 +480,79 @@ class Simulation:
                 )
             )
             if down:
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (self.dbname,),
+                dropped = len(
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (self.dbname,),
+                    ).fetchall()
                 )
+        return dropped
+
+    # ------------------------------------------------------------------ inside a run
+
+    def _call_work(
+        self, conn: psycopg.Connection, job: registry.Job, as_of: datetime, params: Any = None
+    ) -> execution.Summary:
+        fault: Fault | None = getattr(self._local, "fault", None)
+        inj: Injection | None = getattr(self._local, "injection", None)
+        first = fault is not None and inj is not None and not inj.evidence.get("work_started")
+        if first:
+            fault.before_work(self, inj, conn)  # type: ignore[union-attr,arg-type]
+        summary = _original_call_work(conn, job, as_of, params)
+        # committed only with the job's own transaction: counts the work that took effect
+        conn.execute(
+            "INSERT INTO soak_executions (job_name, as_of, request_id, summary) VALUES (%s, %s, %s, %s)",
+            (job.name, as_of, self._local.rid, Jsonb(summary)),
+        )
+        if first:
+            inj.evidence["work_started"] = True  # type: ignore[union-attr]
+            fault.during_work(self, inj, conn)  # type: ignore[union-attr,arg-type]
+        return summary
 
     # ------------------------------------------------------------------ deliveries
 
-    def _request(self, occ: Occurrence) -> RunRequest:
-        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{occ.job}@{iso(occ.at)}"))
-        return RunRequest(job=registry.get(occ.job), as_of=occ.at, trigger=Trigger.SCHEDULE, event_id=event_id)
+    def event(self, occ: Occurrence) -> dict[str, Any]:
+        """EventBridge's scheduled event for the occurrence (Lambda retries carry the same one)."""
+        return {
+            "version": "0",
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{occ.job}@{iso(occ.at)}")),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": iso(occ.at),
+            "region": "eu-west-1",
+            "resources": [f"arn:aws:events:eu-west-1:123456789012:rule/{occ.job}"],
+            "detail": {},
+        }
 
-    def attempt(self, occ: Occurrence, kind: str | None, rid: str) -> tuple[bool, timedelta]:
-        """One invocation. Returns (returned normally, how long it took in simulated time)."""
+    def attempt(
+        self, occ: Occurrence, rid: str, fault: Fault | None = None, inj: Injection | None = None
+    ) -> tuple[bool, timedelta]:
+        """One invocation of the Lambda handler. Returns (returned normally, simulated time it took)."""
         self.report.attempts += 1
         job = registry.get(occ.job)
-        if kind == "abandon":
-            conn = connect(self.url)
-            claim = runner._claim(conn, self._request(occ), rid)
-            if claim.skipped_reason is not None:  # an earlier dead attempt still holds the slot:
-                conn.close()  # the runner raised (see runner._claim) before any work
-                return False, timedelta(seconds=1)
-            conn.execute("BEGIN")
-            _original_call_work(conn, job, occ.at)
-            conn.close()  # the Lambda is gone: the transaction rolls back, the row stays 'running'
-            return False, timedelta(seconds=job.lambda_timeout_s)  # Lambda reports its timeout
-        self._in_run = kind
+        budget = fault.budget_s() if fault is not None else None
+        context = dataclasses.replace(
+            LambdaContext.for_job(job),
+            aws_request_id=rid,
+            timeout_s=job.lambda_timeout_s if budget is None else int(budget + RESERVE_S),
+        )
+        self._local.rid, self._local.fault, self._local.injection = rid, fault, inj
+        os.environ["JOB_NAME"] = job.name  # the function's configuration (concurrent copies share the job)
         try:
-            result = runner.run(
-                self._request(occ), request_id=rid, budget_s=TIMEOUT_BUDGET_S if kind == "timeout" else None
-            )
+            result = handler(self.event(occ), context)
         except JobsError:
             return False, timedelta(seconds=1)
+        except LambdaKilled:
+            reset_connection()  # the killed Lambda's process (and its connection) are gone
+            return False, timedelta(seconds=job.lambda_timeout_s)  # Lambda reports its timeout
         finally:
-            self._in_run = None
-            if kind == "outage":
-                self._outage(False)
+            self._local.rid = self._local.fault = self._local.injection = None
+            if fault is not None and inj is not None:
+                fault.after_attempt(self, inj)
             metrics.clear_metrics()
-        if result.status is runner.Status.SKIPPED:
+        if result["status"] == "skipped":
             self.report.skipped_returns += 1
         return True, timedelta(seconds=1)
 
@@ -295,22 +566,26 @@ class Simulation:
         while True:
             kind = failing[failures - already_failed] if failures - already_failed < len(failing) else None
             self.expire(at)
-            rid = self._rid(kind or tag or "delivery", at)
+            redrive = failures > len(RETRY_DELAYS)
+            rid = self._rid(kind or ("redrive" if redrive else tag or "delivery"), at)
             rids.append(rid)
-            returned, took = self.attempt(occ, kind, rid)
+            fault, inj = None, None
+            if kind is not None:
+                fault, inj = FAULTS[kind], Injection(kind, occ.job, occ.at, [rid])
+                self.report.injections.append(inj)
+            if redrive:
+                self.report.redrives.append((occ.job, occ.at, rid))
+            returned, took = self.attempt(occ, rid, fault, inj)
             if returned:
                 return rids
             failures += 1
-            if failures <= len(RETRY_DELAYS):
-                at = at + took + RETRY_DELAYS[failures - 1]
-            else:
-                self.report.redrives += 1
-                at = at + took + REDRIVE_DELAY
+            at += took + (RETRY_DELAYS[failures - 1] if failures <= len(RETRY_DELAYS) else REDRIVE_DELAY)
             if failures > 60:
                 raise AssertionError(f"{occ.job} {iso(occ.at)} never succeeded: {rids}")
 
-    def concurrent(self, occ: Occurrence, copies: int) -> list[str]:
+    def concurrent(self, occ: Occurrence, copies: int, fault: Fault) -> list[str]:
         rids = [self._rid("concurrent", occ.at) for _ in range(copies)]
+        inj = Injection(fault.name, occ.job, occ.at, rids)
         self.expire(occ.at)
         outcome: dict[str, bool] = {}
         errors: list[BaseException] = []
@@ -319,7 +594,7 @@ class Simulation:
         def deliver(rid: str) -> None:
             try:
                 barrier.wait(timeout=30)
-                outcome[rid] = self.attempt(occ, None, rid)[0]
+                outcome[rid] = self.attempt(occ, rid, fault, inj)[0]
             except BaseException as exc:  # reported by the caller
                 errors.append(exc)
             finally:
@@ -340,17 +615,21 @@ class Simulation:
 
     # ------------------------------------------------------------------ the simulation
 
-    def run(self, start: datetime, days: int) -> Report:
+    def run(
+        self, start: datetime, days: int, *, plan: dict[tuple[str, datetime], OccurrencePlan] | None = None
+    ) -> Report:
+        """Deliver the window's occurrences; ``plan`` overrides the seed's fault plan."""
         plan_list = occurrences(start, start + timedelta(days=days))
-        kinds = tuple(k for k in FAILING + BENIGN if self.server is not None or k not in NEEDS_SERVER)
-        plan = (
-            {}
-            if self.seed is None
-            else make_plan(plan_list, self.seed, per_job=self.per_job, kinds=kinds, caps=self.caps)
-        )
+        if plan is None:
+            plan = (
+                {}
+                if self.seed is None
+                else make_plan(plan_list, self.seed, per_job=self.per_job, kinds=self.kinds, minimum=self.minimum)
+            )
+        self.ctl().execute(EXECUTIONS_SQL)
         started = time.monotonic()
         hour: datetime | None = None
-        rng = random.Random(self.seed)
+        saved_job_name = os.environ.get("JOB_NAME")
         execution.call_work = self._call_work  # type: ignore[assignment]
         try:
             for occ in plan_list:
@@ -360,27 +639,74 @@ class Simulation:
                     hour = this_hour
                     self.traffic(self.ctl(), this_hour)
                 p = plan.get((occ.job, occ.at), OccurrencePlan())
-                if p.benign == "restart_between":
-                    self.server.restart()
-                if p.benign == "concurrent":
-                    rids = self.concurrent(occ, rng.choice([2, 3]))
+                if p.benign is not None:
+                    inj = Injection(p.benign, occ.job, occ.at)
+                    inj.request_ids = FAULTS[p.benign].deliver(self, occ, inj)
+                    self.report.injections.append(inj)
                 else:
-                    rids = self.chain(occ, occ.at, p.failing)
-                if p.benign == "duplicate":
-                    dup = self.chain(occ, occ.at + timedelta(minutes=5), [], "duplicate")
-                    self.report.faults.append(FaultRecord("duplicate", occ.job, occ.at, dup[:1]))
-                elif p.benign is not None:
-                    self.report.faults.append(
-                        FaultRecord(p.benign, occ.job, occ.at, rids if p.benign == "concurrent" else rids[:1])
-                    )
-                for i, kind in enumerate(p.failing):
-                    self.report.faults.append(FaultRecord(kind, occ.job, occ.at, [rids[i]]))
+                    self.chain(occ, occ.at, p.failing)
         finally:
             execution.call_work = _original_call_work  # type: ignore[assignment]
+            if saved_job_name is None:
+                os.environ.pop("JOB_NAME", None)
+            else:
+                os.environ["JOB_NAME"] = saved_job_name
             reset_connection()
             self.close()
         self.report.seconds = time.monotonic() - started
         return self.report
+
+
+# --------------------------------------------------------------------------- proving the faults happened
+
+
+def observed_faults(conn: psycopg.Connection, report: Report) -> Counter[str]:
+    """Check every injected fault's rows; count, per kind, the faults observably injected."""
+    rows = {r["request_id"]: r for r in conn.execute("SELECT * FROM cron_job_logs").fetchall()}
+    seen: Counter[str] = Counter()
+    for inj in report.injections:
+        found = [rows.get(rid) for rid in inj.request_ids]
+        assert found and all(r is not None for r in found), describe(inj, found)
+        if FAULTS[inj.kind].check(inj, found):  # type: ignore[arg-type]
+            seen[inj.kind] += 1
+    return seen
+
+
+def observed_redrives(conn: psycopg.Connection, report: Report) -> int:
+    """Re-drives from the dead-letter queue whose rows show it: three failed attempts of the
+    occurrence before the re-driven one, which left its own row."""
+    count = 0
+    for job, as_of, rid in report.redrives:
+        history = conn.execute(
+            "SELECT request_id, status FROM cron_job_logs WHERE job_name = %s AND as_of = %s ORDER BY id",
+            (job, as_of),
+        ).fetchall()
+        ids = [r["request_id"] for r in history]
+        if rid in ids and sum(r["status"] != "succeeded" for r in history[: ids.index(rid)]) >= 1 + len(RETRY_DELAYS):
+            count += 1
+    return count
+
+
+def assert_faults_observed(
+    conn: psycopg.Connection, report: Report, kinds: Iterable[str], minimum: int
+) -> Counter[str]:
+    """Every kind observably injected at least ``minimum`` times, and at least one DLQ re-drive."""
+    seen = observed_faults(conn, report)
+    short = {k: seen[k] for k in kinds if seen[k] < minimum}
+    assert not short, (
+        f"fault kinds not observably injected at least {minimum} times: {short} "
+        f"(planned: {report.fault_counts()}, observed: {dict(seen)})"
+    )
+    assert observed_redrives(conn, report) >= 1, f"no dead-letter re-drive was observed ({report.redrives})"
+    return seen
+
+
+def executions(conn: psycopg.Connection) -> dict[tuple[str, datetime], list[str]]:
+    """Per occurrence, the request ids whose work was committed (``soak_executions``)."""
+    out: dict[tuple[str, datetime], list[str]] = {}
+    for r in conn.execute("SELECT DISTINCT job_name, as_of, request_id FROM soak_executions ORDER BY 3"):
+        out.setdefault((r["job_name"], r["as_of"]), []).append(r["request_id"])
+    return out
 
 
 # --------------------------------------------------------------------------- app traffic
@@ -445,14 +771,23 @@ def traffic(conn: psycopg.Connection, hour: datetime) -> None:
 
 # --------------------------------------------------------------------------- comparing databases
 
+#: Columns that hold the wall-clock time of a change (not derived from as_of, on purpose):
+#: user_gamification.updated_at is when update-user-streaks really changed the row, so the
+#: guide's rollback by the run's logged started_at selects exactly that run's rows.
+CLOCK_COLUMNS = frozenset({("user_gamification", "updated_at")})
 
-def snapshot(url: str, exclude: tuple[str, ...] = ("cron_job_logs", "schema_migrations")) -> dict[str, list[tuple]]:
+
+def snapshot(
+    url: str, exclude: tuple[str, ...] = ("cron_job_logs", "schema_migrations", "soak_executions")
+) -> dict[str, list[tuple]]:
     """Every application table and materialized view, row for row, sorted.
 
     Surrogate identity ids are left out: a rolled-back insert consumes a sequence value and
     rows inserted by one statement may take their ids in a different order, so the faulty
-    database may number the same rows differently. Every other column is compared, and a
-    foreign key to an identity id is compared as the content of the row it references.
+    database may number the same rows differently. So are the columns in CLOCK_COLUMNS, which
+    record when a change really happened (wall-clock time, different in every database by
+    design). Every other column is compared, and a foreign key to an identity id is compared
+    as the content of the row it references.
     """
     with connect(url) as conn:
         tables = [
@@ -489,7 +824,9 @@ def snapshot(url: str, exclude: tuple[str, ...] = ("cron_job_logs", "schema_migr
     memo: dict[tuple[str, Any], tuple] = {}
 
     def content(t: str, r: dict[str, Any]) -> tuple:
-        return tuple((c, value(t, c, v)) for c, v in r.items() if (t, c) not in identity)
+        return tuple(
+            (c, value(t, c, v)) for c, v in r.items() if (t, c) not in identity and (t, c) not in CLOCK_COLUMNS
+        )
 
     def value(t: str, c: str, v: Any) -> Any:
         target = refs.get((t, c))
