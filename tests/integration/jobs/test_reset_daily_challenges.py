@@ -292,3 +292,45 @@ def test_the_documented_rollback_restores_the_tables(conn):
                          WHERE activated_at = '2026-11-28T00:00:00Z'""")
     # Then the tables are as before the run
     assert snapshot(conn) == before
+
+
+def statuses(conn: psycopg.Connection) -> list[tuple]:
+    return rows(conn, "SELECT challenge_date, status FROM daily_challenges ORDER BY challenge_date, id")
+
+
+@pytest.mark.parametrize("scheduled", [True, False], ids=["scheduled-challenges", "from-the-template-pool"])
+def test_a_backfill_of_a_missed_day_after_a_later_day_leaves_only_the_latest_day_active(conn, scheduled):
+    # Given days 11-27 and 11-28 with a scheduled challenge each (or none: the pool fills in)
+    template(conn, "a")
+    template(conn, "b")
+    if scheduled:
+        challenge(conn, date(2026, 11, 27), "scheduled")
+        challenge(conn, date(2026, 11, 28), "scheduled")
+    # When 11-28 runs on time, then the missed 11-27 is backfilled
+    run_job(conn, JOB, AS_OF)
+    run_job(conn, JOB, utc(2026, 11, 27))
+    # Then 11-27 has its challenge, archived as the on-time order would have left it; 11-28's
+    # is the only active one
+    assert statuses(conn) == [(date(2026, 11, 27), "archived"), (date(2026, 11, 28), "active")]
+    # And the next day runs as usual
+    run_job(conn, JOB, utc(2026, 11, 29))
+    assert [s for _, s in statuses(conn)] == ["archived", "archived", "active"]
+
+
+def test_a_backfill_closes_progress_on_the_day_it_archives(conn):
+    # Given 11-28 already ran, and progress a user started on 11-27's scheduled challenge
+    user = make_user(conn)
+    missed = challenge(conn, date(2026, 11, 27), "scheduled")
+    challenge(conn, date(2026, 11, 28), "scheduled")
+    run_job(conn, JOB, AS_OF)
+    progress(conn, user, missed)
+    # When 11-27 is backfilled
+    summary = run_job(conn, JOB, utc(2026, 11, 27))
+    # Then its challenge is activated and archived at once, the progress expired
+    assert summary == {
+        "challenges_archived": 1,
+        "progress_expired": 1,
+        "challenges_activated": 1,
+        "challenges_created": 0,
+    }
+    assert progress_rows(conn) == [(user, missed, "expired", utc(2026, 11, 27))]

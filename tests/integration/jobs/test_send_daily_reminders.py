@@ -101,3 +101,19 @@ def test_the_guides_sql_call_logs_its_run(conn):
     assert rows(conn, "SELECT job_name, status, trigger, as_of FROM cron_job_logs") == [
         ("send_daily_reminders", "succeeded", "sql", AS_OF)
     ]
+
+
+def test_a_backfill_of_a_day_whose_streaks_were_already_processed_reminds_nobody(conn):
+    # Given a streak at risk on 11-28, and update-user-streaks already past that day (11-29 00:00
+    # processed 11-28 and broke the streak): the day is over, a reminder for it would be noise
+    user, newcomer = make_user(conn), make_user(conn)
+    set_streak(conn, user, 3)
+    record_activity(conn, newcomer, utc(2026, 11, 29, 9))
+    run_job(conn, "update-user-streaks", utc(2026, 11, 29))
+    set_streak(conn, newcomer, 1)
+    # When the missed 18:00 run of 11-28 is backfilled
+    assert run_job(conn, JOB, AS_OF) == {"notifications_created": 0}
+    # Then nobody is reminded for that day; the next day's run reminds as usual
+    assert notifications(conn) == []
+    assert run_job(conn, JOB, utc(2026, 11, 29, 18)) == {"notifications_created": 0}  # newcomer active today
+    assert run_job(conn, JOB, utc(2026, 11, 30, 18)) == {"notifications_created": 1}

@@ -439,3 +439,17 @@ def test_rank_on_read_counts_this_iso_week_up_to_as_of_date(conn):
     assert my_rank(conn, b)[0][1:] == (1, 1, 115, 15)
     # next Monday, a new week: nobody has weekly XP yet
     assert my_rank(conn, a, utc(2026, 11, 30, 0))[0][1] is None
+
+
+def test_a_backfill_with_an_older_as_of_never_rewinds_the_weekly_board(conn):
+    # Given the board of the week of Monday 11-30, then a missed hour of the week before backfilled
+    a = make_user(conn)
+    record_activity(conn, a, utc(2026, 11, 24, 8), xp=5)
+    record_activity(conn, a, utc(2026, 12, 1, 8), xp=70)
+    run_job(conn, "update-leaderboards", utc(2026, 12, 2, 10))
+    run_job(conn, "update-leaderboards", AS_OF)  # 2026-11-25 10:00
+    # Then the board still shows the latest week processed, with its XP up to date
+    assert boards(conn)[1] == [(utc(2026, 11, 30).date(), a, 70, 1, 1)]
+    assert rows(conn, "SELECT week_start, as_of FROM leaderboard_period") == [
+        (utc(2026, 11, 30).date(), utc(2026, 12, 2, 10))
+    ]

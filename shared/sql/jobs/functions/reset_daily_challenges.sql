@@ -1,18 +1,24 @@
 -- reset-daily-challenges (0 0 * * *). Today T is p_as_of's UTC date.
--- 1. Every 'active' challenge dated before T is archived (archived_at = p_as_of), and the
---    'in_progress' user progress on those challenges is closed as 'expired' (closed_at = p_as_of).
--- 2. Every 'scheduled' challenge dated T becomes 'active' (activated_at = p_as_of).
--- 3. If no challenge at all exists for T, one is created from the enabled template pool:
+-- 1. Every 'scheduled' challenge dated T becomes 'active' (activated_at = p_as_of).
+-- 2. If no challenge at all exists for T, one is created from the enabled template pool:
 --    the least recently used template (last_used_on NULLS FIRST, then id), 'active',
 --    auto_created; that template's last_used_on becomes T. The partial unique index
 --    daily_challenges_one_auto_per_day makes a concurrent second creation a no-op.
--- Idempotent: a second run finds nothing active in the past, nothing scheduled for T and
--- a challenge for T, so it changes no row and reports zeros.
+-- 3. Every 'active' challenge dated before the current day C is archived (archived_at =
+--    p_as_of), and the 'in_progress' user progress on those challenges is closed as
+--    'expired' (closed_at = p_as_of). C is the latest day with an active challenge, at least T:
+--    T itself on time; a later day when a missed past day is backfilled after it ran, so the
+--    backfilled day's challenge is archived at once and only C's stays active, whatever order
+--    the occurrences run in. (An active challenge dated after T, e.g. one activated by hand
+--    ahead of its day, counts as the current day.)
+-- Idempotent: a second run finds nothing scheduled for T, a challenge for T and nothing
+-- active before C, so it changes no row and reports zeros.
 CREATE OR REPLACE FUNCTION job_reset_daily_challenges(p_as_of timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_today      date;
+    v_current    date;
     v_archived   bigint;
     v_expired    bigint;
     v_activated  bigint;
@@ -22,20 +28,6 @@ BEGIN
         RAISE EXCEPTION 'reset-daily-challenges: p_as_of must be given' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_today := (p_as_of AT TIME ZONE 'UTC')::date;
-
-    WITH archived AS (
-        UPDATE daily_challenges
-           SET status = 'archived', archived_at = p_as_of
-         WHERE status = 'active' AND challenge_date < v_today
-        RETURNING id
-    ), expired AS (
-        UPDATE user_challenge_progress p
-           SET status = 'expired', closed_at = p_as_of
-          FROM archived a
-         WHERE p.challenge_id = a.id AND p.status = 'in_progress'
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM archived), (SELECT count(*) FROM expired) INTO v_archived, v_expired;
 
     WITH activated AS (
         UPDATE daily_challenges
@@ -66,6 +58,25 @@ BEGIN
         RETURNING 1
     )
     SELECT count(*) INTO v_created FROM created;
+
+    -- Last, so that only the latest day processed keeps an active challenge whatever order
+    -- the occurrences run in: a backfill of a past day (after a later day ran) archives that
+    -- day's challenge right after activating or creating it, as the on-time order would have.
+    SELECT greatest(v_today, max(challenge_date)) INTO v_current
+      FROM daily_challenges WHERE status = 'active';
+    WITH archived AS (
+        UPDATE daily_challenges
+           SET status = 'archived', archived_at = p_as_of
+         WHERE status = 'active' AND challenge_date < v_current
+        RETURNING id
+    ), expired AS (
+        UPDATE user_challenge_progress p
+           SET status = 'expired', closed_at = p_as_of
+          FROM archived a
+         WHERE p.challenge_id = a.id AND p.status = 'in_progress'
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM archived), (SELECT count(*) FROM expired) INTO v_archived, v_expired;
 
     RETURN jsonb_build_object(
         'challenges_archived', v_archived,

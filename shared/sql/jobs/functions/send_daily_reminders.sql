@@ -3,7 +3,9 @@
 -- reminders enabled and not yet active today (no user_daily_activity row for T whose
 -- first_active_at <= p_as_of) get one in-app 'streak_reminder' notification keyed by T
 -- ('YYYY-MM-DD'), payload {"streak": n}. The unique constraint notifications_once makes
--- it at most one per user per day, however often or concurrently the job runs.
+-- it at most one per user per day, however often or concurrently the job runs. A run for a
+-- day that update-user-streaks has already processed (a backfill after midnight: the streaks
+-- at risk that day are already kept or broken) reminds nobody.
 CREATE OR REPLACE FUNCTION job_send_daily_reminders(p_as_of timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -25,6 +27,9 @@ BEGIN
          WHERE g.current_streak > 0
            AND u.account_status = 'active'
            AND u.reminders_enabled
+           -- a backfill of a day update-user-streaks already processed (the day is over, its
+           -- streaks kept or broken) reminds nobody: a reminder for a past day is noise
+           AND NOT EXISTS (SELECT 1 FROM streak_days d WHERE d.day >= v_today)
            AND NOT EXISTS (SELECT 1 FROM user_daily_activity a
                             WHERE a.user_id = g.user_id AND a.activity_date = v_today
                               AND a.first_active_at <= p_as_of)

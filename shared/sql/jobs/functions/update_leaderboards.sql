@@ -1,6 +1,7 @@
 -- update-leaderboards (0 * * * *).
 -- Sets the week the weekly board covers (the ISO week of p_as_of, Monday first, counting
--- activity up to p_as_of's UTC date), then refreshes the three leaderboard views
+-- activity up to p_as_of's UTC date; never rewound: a backfill with an as_of older than the
+-- latest one processed keeps the latest week and only refreshes), then refreshes the three leaderboard views
 -- CONCURRENTLY so readers are never blocked. A view never populated (WITH NO DATA, or
 -- after a restore) cannot be refreshed concurrently, so it is populated plainly first.
 -- Ranks: rank() gives equal XP equal rank (1, 1, 3); position (row_number, ties broken by
@@ -35,8 +36,12 @@ BEGIN
     INSERT INTO leaderboard_period AS p (singleton, week_start, as_of, top_n)
     VALUES (true, date_trunc('week', p_as_of AT TIME ZONE 'UTC')::date, p_as_of, p_top_n)
     ON CONFLICT (singleton) DO UPDATE
-       SET week_start = excluded.week_start, as_of = excluded.as_of, top_n = excluded.top_n
-     WHERE (p.week_start, p.as_of, p.top_n) IS DISTINCT FROM (excluded.week_start, excluded.as_of, excluded.top_n);
+       SET week_start = CASE WHEN excluded.as_of >= p.as_of THEN excluded.week_start ELSE p.week_start END,
+           as_of      = greatest(p.as_of, excluded.as_of),
+           top_n      = excluded.top_n
+     WHERE (p.week_start, p.as_of, p.top_n)
+           IS DISTINCT FROM (CASE WHEN excluded.as_of >= p.as_of THEN excluded.week_start ELSE p.week_start END,
+                             greatest(p.as_of, excluded.as_of), excluded.top_n);
 
     -- a loop over the three views, not over rows
     FOREACH v_view IN ARRAY ARRAY['mv_global_leaderboard', 'mv_weekly_leaderboard', 'mv_language_leaderboard'] LOOP
