@@ -14,7 +14,7 @@ from constructs import Construct
 from cdk.database_access import DatabaseAccess
 from cdk.lambda_function import python_function
 from shared import cron, naming
-from shared.registry import Job
+from shared.registry import Job, Mode
 
 HANDLER = "functions.handler.handler"
 
@@ -69,6 +69,12 @@ class ScheduledJob(Construct):
             max_event_age=ASYNC_MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(dead_letter_queue),
         )
+        if job.mode is Mode.MAINTENANCE and database.split:
+            # Postgres 15/16 (Supabase) let only a table's owner VACUUM it: this one job also
+            # reads the schema owner's secret (migrationsSecretArn) and VACUUMs with it; its
+            # log pruning and run record stay on the job user's connection (shared/execution.py).
+            self.function.add_environment("MAINTENANCE_DATABASE_SECRET_ARN", database.migrations_secret.secret_arn)
+            database.grant_read(self.function, database.migrations_secret)
         self.log_group = self.function.log_group
         self.rule = events.Rule(
             self,

@@ -53,6 +53,22 @@ def database_url(*, refresh: bool = False) -> str:
     arn = os.environ.get("DATABASE_SECRET_ARN")
     if not arn:
         raise ConfigError("no database configured: set DATABASE_URL, or DATABASE_SECRET_ARN on AWS")
+    return _secret_url(arn, refresh=refresh)
+
+
+def maintenance_database_url() -> str | None:
+    """The schema owner's connection for database-maintenance's VACUUM, if one is configured:
+    ``MAINTENANCE_DATABASE_URL``, else the secret named by ``MAINTENANCE_DATABASE_SECRET_ARN``
+    (on AWS, the migrations secret when the jobs have a user of their own). None: VACUUM runs on
+    the job's own connection (enough on Postgres 17+, where the job role holds MAINTAIN)."""
+    url = os.environ.get("MAINTENANCE_DATABASE_URL")
+    if url:
+        return url
+    arn = os.environ.get("MAINTENANCE_DATABASE_SECRET_ARN")
+    return _secret_url(arn) if arn else None
+
+
+def _secret_url(arn: str, *, refresh: bool = False) -> str:
     from aws_lambda_powertools.utilities import parameters
 
     try:

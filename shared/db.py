@@ -118,3 +118,10 @@ def _open() -> Conn:
             raise
         # The secret may have been rotated since it was cached: fetch it once more.
         return connect(config.database_url(refresh=True))
+
+
+def open_maintenance_connection() -> Conn | None:
+    """A new connection as the schema owner for database-maintenance's VACUUM, when one is
+    configured (:func:`shared.config.maintenance_database_url`); the caller closes it."""
+    url = config.maintenance_database_url()
+    return connect(url) if url else None

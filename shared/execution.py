@@ -8,8 +8,11 @@ succeeded), so the work and the success record commit together.
 - TRANSACTIONAL: one transaction; the work, then ``finish``; commit.
 - BATCHED: the function does one bounded batch and reports ``*_remaining``; batches
   repeat, each committed on its own, while work remains and the budget allows.
-- MAINTENANCE: VACUUM (ANALYZE) in autocommit (Postgres refuses VACUUM inside a
-  transaction block or a function), then the function's transactional part.
+- MAINTENANCE: VACUUM (ANALYZE) of the job's ``vacuum_tables`` in autocommit (Postgres
+  refuses VACUUM inside a transaction block or a function), on the schema owner's
+  connection when one is configured (Postgres 15/16 let only a table's owner vacuum it),
+  then the function's transactional part on the job's own connection. Tables this session
+  may not vacuum are skipped and reported apart, with the reason (Postgres itself only warns).
 """
 
 from __future__ import annotations
@@ -21,31 +24,13 @@ from typing import Any
 
 from psycopg import sql
 
-from shared.db import Conn, transaction
+from shared.db import Conn, close_quietly, open_maintenance_connection, transaction
+from shared.queries import load
 from shared.registry import Job, Mode
 
-Summary = dict[str, int]
+Summary = dict[str, Any]
+"""Counts (ints, each also a metric), and for maintenance the skipped tables' reasons."""
 Finish = Callable[[Summary], None]
-
-#: The tables the jobs write, vacuumed by database-maintenance.
-VACUUM_TABLES: tuple[str, ...] = (
-    "daily_challenges",
-    "user_challenge_progress",
-    "challenge_templates",
-    "user_gamification",
-    "streak_days",
-    "daily_metrics",
-    "notifications",
-    "stories",
-    "story_views",
-    "story_reactions",
-    "typing_indicators",
-    "user_presence",
-    "user_reports",
-    "moderation_actions",
-    "users",
-    "cron_job_logs",
-)
 
 #: Below this many milliseconds left, a batched job stops starting new batches.
 MIN_BATCH_BUDGET_MS = 2_000
@@ -106,14 +91,31 @@ def _batched(conn: Conn, job: Job, as_of: datetime, *, deadline: float, dry_run:
 
 
 def _maintenance(conn: Conn, job: Job, as_of: datetime, *, deadline: float, dry_run: bool, finish: Finish) -> Summary:
-    vacuumed = 0
-    if not dry_run:
-        for table in VACUUM_TABLES:
-            # autocommit: each VACUUM is its own implicit transaction, as Postgres requires
-            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
-            vacuumed += 1
+    vacuumed, skipped = vacuum(conn, job.vacuum_tables, dry_run=dry_run)
     with transaction(conn, timeout_ms=remaining_ms(deadline), rollback=dry_run):
         summary = call_work(conn, job, as_of)
-        summary["tables_vacuumed"] = vacuumed if not dry_run else len(VACUUM_TABLES)
+        summary["tables_vacuumed"] = vacuumed
+        summary["tables_skipped"] = len(skipped)
+        if skipped:
+            summary["skipped"] = skipped
         finish(summary)
     return summary
+
+
+def vacuum(conn: Conn, tables: tuple[str, ...], *, dry_run: bool = False) -> tuple[int, dict[str, str]]:
+    """VACUUM (ANALYZE) each of ``tables`` that the session may vacuum; return how many were
+    vacuumed (a dry run: would be) and the others with the reason. Runs on the schema owner's
+    connection when one is configured, else on ``conn``; either way in autocommit, each VACUUM
+    its own implicit transaction, as Postgres requires."""
+    owner = open_maintenance_connection()
+    session = owner or conn
+    try:
+        rows = session.execute(load("maintenance")["vacuum_permissions"], {"tables": list(tables)}).fetchall()
+        skipped = {r["table_name"]: r["refused"] for r in rows if r["refused"]}
+        allowed = [r["table_name"] for r in rows if not r["refused"]]
+        if not dry_run:
+            for table in allowed:
+                session.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
+        return len(allowed), skipped
+    finally:
+        close_quietly(owner)

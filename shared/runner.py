@@ -69,7 +69,7 @@ class RunResult:
     trigger: Trigger
     log_id: int | None
     duration_ms: float
-    summary: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     forced: bool = False
     reason: str | None = None
@@ -296,7 +296,7 @@ def _result(
     log_id: int,
     started: float,
     *,
-    summary: dict[str, int] | None = None,
+    summary: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> RunResult:
     return RunResult(
@@ -335,7 +335,8 @@ def _observe(result: RunResult) -> None:
     if result.status is Status.SUCCEEDED:
         metrics.add_metric(name=METRIC_DURATION, unit="Milliseconds", value=result.duration_ms)
         for key, value in result.summary.items():
-            metrics.add_metric(name=key, unit="Count", value=value)
+            if isinstance(value, int):  # the counts; not the details beside them (skipped tables' reasons)
+                metrics.add_metric(name=key, unit="Count", value=value)
 
 
 __all__ = ["JobsError", "RunResult", "Status", "run"]

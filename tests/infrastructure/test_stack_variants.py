@@ -121,30 +121,40 @@ def secret_resources_by_role(synth: Synthesized) -> dict[str, set]:
     for policy in synth.of_type("AWS::IAM::Policy").values():
         for st in policy["Properties"]["PolicyDocument"]["Statement"]:
             if any(str(a).startswith("secretsmanager:") for a in st["Action"]):
+                resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
                 for role in policy["Properties"]["Roles"]:
-                    found.setdefault(role["Ref"], set()).add(st["Resource"])
+                    found.setdefault(role["Ref"], set()).update(resources)
     return found
 
 
-def test_with_a_migrations_secret_only_the_migrate_function_reads_it(split):
+def test_with_a_migrations_secret_only_the_migrate_and_maintenance_functions_read_it(split):
     # Given databaseSecretArn (the job user) and migrationsSecretArn (the schema owner)
     by_role = secret_resources_by_role(split)
     migrate = split.stack.node.find_child("Migrations").function
     watchdog = split.stack.node.find_child("Watchdog").function
+    maintenance = split.stack.jobs["database-maintenance"].function
     job_roles = {split.logical_id(s.function.role) for s in split.stack.jobs.values()}
     job_roles.add(split.logical_id(watchdog.role))
     migrate_role = split.logical_id(migrate.role)
     # Then the migrate function's policy names the owner's secret only
     assert by_role.pop(migrate_role) == {MIGRATIONS_ARN}
-    # And every job's and the watchdog's policy the job user's secret only; no other role reads one
-    assert set(by_role) == job_roles and len(job_roles) == len(JOBS) + 1
+    # And database-maintenance's both: its VACUUM runs as the owner (Postgres 15/16 allow no
+    # one else), its log pruning and run record as the job user
+    assert by_role.pop(split.logical_id(maintenance.role)) == {SECRET_ARN, MIGRATIONS_ARN}
+    # And every other job's and the watchdog's policy the job user's secret only; no other role reads one
+    assert set(by_role) == job_roles - {split.logical_id(maintenance.role)} and len(job_roles) == len(JOBS) + 1
     assert all(resources == {SECRET_ARN} for resources in by_role.values())
-    # And each function is told its own secret
-    variables = {
-        fid: fn["Environment"]["Variables"]["DATABASE_SECRET_ARN"] for fid, fn in python_functions(split).items()
-    }
+    # And each function is told its own secret, database-maintenance also the owner's
+    functions = python_functions(split)
+    variables = {fid: fn["Environment"]["Variables"]["DATABASE_SECRET_ARN"] for fid, fn in functions.items()}
     assert variables.pop(split.logical_id(migrate)) == MIGRATIONS_ARN
     assert set(variables.values()) == {SECRET_ARN} and len(variables) == len(JOBS) + 1
+    owner = {
+        fid: fn["Environment"]["Variables"]["MAINTENANCE_DATABASE_SECRET_ARN"]
+        for fid, fn in functions.items()
+        if "MAINTENANCE_DATABASE_SECRET_ARN" in fn["Environment"]["Variables"]
+    }
+    assert owner == {split.logical_id(maintenance): MIGRATIONS_ARN}
     outputs = split.template.to_json()["Outputs"]
     assert outputs["MigrationsSecretArn"]["Value"] == MIGRATIONS_ARN
     assert outputs["DatabaseSecretArn"]["Value"] == SECRET_ARN
@@ -160,4 +170,8 @@ def test_without_a_migrations_secret_every_function_reads_the_one_secret(synth):
     by_role = secret_resources_by_role(synth)
     assert len(by_role) == len(JOBS) + 2
     assert all(resources == {SECRET_ARN} for resources in by_role.values())
+    # (the jobs' user is the owner then: database-maintenance vacuums with its own connection)
+    assert not any(
+        "MAINTENANCE_DATABASE_SECRET_ARN" in fn["Environment"]["Variables"] for fn in python_functions(synth).values()
+    )
     assert "MigrationsSecretArn" not in synth.template.to_json()["Outputs"]

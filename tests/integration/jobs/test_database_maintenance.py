@@ -3,15 +3,20 @@ finished cron_job_logs rows older than the retention period (default 90 days).""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import psycopg
 import pytest
 
-from shared import execution
+from shared import registry
+from shared.db import close_quietly, connect
 from tests.factories import make_user, rows, run_job, utc
+from tests.reliability.conftest import JOB_ROLE, as_user
 
 AS_OF = utc(2026, 12, 1, 3)  # the 1st of the month, 03:00 UTC, as scheduled
+TABLES = registry.get("database-maintenance").vacuum_tables
 CUTOFF = AS_OF - timedelta(days=90)
 TICK = timedelta(microseconds=1)
 
@@ -45,7 +50,7 @@ def test_prunes_finished_logs_older_than_90_days(conn):
 
     summary = run_job(conn, "database-maintenance", AS_OF)
 
-    assert summary == {"tables_vacuumed": len(execution.VACUUM_TABLES), "logs_deleted": 4}
+    assert summary == {"tables_vacuumed": len(TABLES), "tables_skipped": 0, "logs_deleted": 4}
     assert log_ids(conn) == [stuck, exactly, recent]
     assert len(old) == 3 and ancient not in log_ids(conn)
 
@@ -59,14 +64,14 @@ def test_vacuum_analyze_runs_outside_a_transaction_and_is_visible_in_the_stats(c
     summary = run_job(conn, "database-maintenance", AS_OF)
 
     # Then every job table was vacuumed and analyzed
-    assert summary["tables_vacuumed"] == len(execution.VACUUM_TABLES) > 0
+    assert summary["tables_vacuumed"] == len(TABLES) > 0
     for table in ("notifications", "users", "cron_job_logs", "stories"):
         last_vacuum, last_analyze = vacuum_stats(conn, table)
         assert last_vacuum is not None and last_analyze is not None, table
 
 
 def test_the_vacuum_list_names_only_existing_tables(conn):
-    missing = set(execution.VACUUM_TABLES) - {r[0] for r in rows(conn, "SELECT tablename FROM pg_tables")}
+    missing = set(TABLES) - {r[0] for r in rows(conn, "SELECT tablename FROM pg_tables")}
     assert missing == set()
 
 
@@ -129,3 +134,71 @@ def test_retention_is_90_utc_days_under_a_new_york_session_across_dst(conn):
     assert summary["logs_deleted"] == 1
     assert log_ids(conn) == [exactly]
     assert in_the_hour not in log_ids(conn)
+
+
+@pytest.fixture
+def job_conn(db_url: str, admin_url: str) -> Iterator[psycopg.Connection]:
+    """A connection as a login user in the job role (as the Lambdas connect), not the owner."""
+    name = f"sjr_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw-{name}' IN ROLE {JOB_ROLE}")
+    job = connect(as_user(db_url, name, f"pw-{name}"))
+    yield job
+    close_quietly(job)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+        admin.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def server_version(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT current_setting('server_version_num')::int AS v").fetchone()["v"]
+
+
+def test_tables_the_job_role_may_not_vacuum_are_reported_skipped_with_the_reason(conn, job_conn, monkeypatch):
+    # Given the job role without the right to vacuum users (Postgres 17+: MAINTAIN revoked on
+    # it; Postgres 15/16, where only a table's owner may vacuum it: none of the tables)
+    monkeypatch.delenv("MAINTENANCE_DATABASE_URL", raising=False)
+    modern = server_version(conn) >= 170000
+    if modern:
+        conn.execute(f"REVOKE MAINTAIN ON users FROM {JOB_ROLE}")
+    # When the job runs as the job role
+    summary = run_job(job_conn, "database-maintenance", AS_OF)
+    # Then the summary counts only the tables really vacuumed, and names the others with why
+    not_allowed = {"users"} if modern else set(TABLES)
+    assert summary["tables_vacuumed"] == len(TABLES) - len(not_allowed)
+    assert summary["tables_skipped"] == len(not_allowed)
+    assert set(summary["skipped"]) == not_allowed
+    reason = summary["skipped"]["users"]
+    assert ("MAINTAIN" in reason) if modern else ("owner" in reason), reason
+    # and the statistics agree: users was not vacuumed
+    assert vacuum_stats(conn, "users")[0] is None
+    if modern:
+        assert vacuum_stats(conn, "notifications")[0] is not None
+
+
+def test_with_the_owners_connection_maintenance_vacuums_every_table(conn, job_conn, db_url, monkeypatch):
+    # Given the job role may vacuum nothing itself (as on Postgres 15/16, Supabase's), and the
+    # recommended deployment's owner connection for this job (MAINTENANCE_DATABASE_URL)
+    if server_version(conn) >= 170000:
+        conn.execute(f"REVOKE MAINTAIN ON ALL TABLES IN SCHEMA public FROM {JOB_ROLE}")
+    monkeypatch.setenv("MAINTENANCE_DATABASE_URL", db_url)
+    old = log(conn, CUTOFF - TICK)
+    # When the job runs as the job role
+    summary = run_job(job_conn, "database-maintenance", AS_OF)
+    # Then every table was really vacuumed and analyzed, and the logs pruned by the job role
+    assert summary == {"tables_vacuumed": len(TABLES), "tables_skipped": 0, "logs_deleted": 1}
+    for table in TABLES:
+        assert vacuum_stats(conn, table)[0] is not None, table
+    assert old not in log_ids(conn)
+
+
+def test_a_dry_run_reports_what_it_would_vacuum_and_skip(conn, job_conn, monkeypatch):
+    monkeypatch.delenv("MAINTENANCE_DATABASE_URL", raising=False)
+    if server_version(conn) >= 170000:
+        conn.execute(f"REVOKE MAINTAIN ON users, notifications FROM {JOB_ROLE}")
+        expected = 2
+    else:
+        expected = len(TABLES)
+    summary = run_job(job_conn, "database-maintenance", AS_OF, dry_run=True)
+    assert (summary["tables_vacuumed"], summary["tables_skipped"]) == (len(TABLES) - expected, expected)
+    assert vacuum_stats(conn, "stories") == (None, None)
