@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jobctl import embedded, local, output
+from jobctl import embedded, local, output, schedules
 from jobctl.databases import create_database
 from jobctl.embedded import APP_DATABASE
 from jobctl.runlog import fetch_logs, fetch_stats
@@ -51,7 +51,7 @@ class DemoReport:
     start: datetime
     end: datetime
     seed_rows: dict[str, int]
-    outcomes: list[local.Outcome]
+    outcomes: list[schedules.Outcome]
     simulate_seconds: float
     total_seconds: float
     stats: list[dict[str, Any]]
@@ -71,7 +71,7 @@ class DemoReport:
             "failed": self.failed,
             "simulate_seconds": round(self.simulate_seconds, 2),
             "total_seconds": round(self.total_seconds, 2),
-            "jobs": output.tally_json(local.tally(self.outcomes)),
+            "jobs": output.tally_json(schedules.tally(self.outcomes)),
             "stats": self.stats,
             "last_runs": self.last_runs,
         }

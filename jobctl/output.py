@@ -183,7 +183,7 @@ def print_stats(records: Sequence[Mapping[str, Any]], title: str = "Job statisti
 
 
 def tally_json(rows: Iterable[Any]) -> list[dict[str, Any]]:
-    """``jobctl.local.JobTally`` rows as JSON objects."""
+    """``jobctl.schedules.JobTally`` rows as JSON objects."""
     return [
         {
             "job": r.job,
@@ -258,7 +258,7 @@ def print_status(records: Sequence[Mapping[str, Any]], prefix: str) -> None:
 
 
 def outcome_json(outcome: Any) -> dict[str, Any]:
-    """A ``jobctl.local.Outcome`` as one JSON object (``jobctl scheduler --json`` prints one a line)."""
+    """A ``jobctl.schedules.Outcome`` as one JSON object (``jobctl scheduler --json`` prints one a line)."""
     result = outcome.result or {}
     return {
         "job": outcome.occurrence.job,

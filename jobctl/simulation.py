@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobctl import local, output
+from jobctl import local, output, schedules
 from shared import registry
 from shared.errors import ValidationError
 from shared.events import MIN_AS_OF_YEAR
@@ -39,11 +39,11 @@ def simulate_with_progress(
     verbose: bool,
     jobs: tuple[registry.Job, ...] = registry.JOBS,
     before: Callable[[datetime], None] | None = None,
-) -> list[local.Outcome]:
-    """:func:`jobctl.local.simulate` over [begin, end) through the handler, with a progress bar on stderr."""
+) -> list[schedules.Outcome]:
+    """:func:`jobctl.schedules.simulate` over [begin, end) through the handler, with a progress bar on stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    plan = local.occurrences(begin, end, jobs)
+    plan = schedules.occurrences(begin, end, jobs)
 
     def invoke(job_name: str, event: dict[str, Any]) -> dict[str, Any]:
         return local.invoke_handler(job_name, event, database_url=url, verbose=verbose)
@@ -52,7 +52,7 @@ def simulate_with_progress(
     with Progress(*columns, console=output.stderr(), transient=False) as progress:
         task = progress.add_task(f"simulating {local.iso(begin)} .. {local.iso(end)}", total=len(plan))
 
-        def on_outcome(outcome: local.Outcome) -> None:
+        def on_outcome(outcome: schedules.Outcome) -> None:
             occ = outcome.occurrence
             progress.update(task, advance=1, description=f"{local.iso(occ.at)} {occ.job:<26}")
             if outcome.status == "failed":
@@ -63,4 +63,4 @@ def simulate_with_progress(
                     markup=True,
                 )
 
-        return local.simulate(plan, invoke, retries=retries, on_outcome=on_outcome, before=before)
+        return schedules.simulate(plan, invoke, retries=retries, on_outcome=on_outcome, before=before)

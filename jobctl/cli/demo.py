@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from jobctl import local, output
+from jobctl import output, schedules
 from jobctl.cli.common import JsonOpt, VerboseOpt, errors, exit_if_failed, pgdata, state
 from jobctl.demo import DEMO_DAYS, DEMO_USERS
 
@@ -35,7 +35,7 @@ def demo(
     else:
         runs = len(report.outcomes)
         output.print_tally(
-            local.tally(report.outcomes), f"Simulated {runs:,} scheduled runs in {report.simulate_seconds:.1f} s"
+            schedules.tally(report.outcomes), f"Simulated {runs:,} scheduled runs in {report.simulate_seconds:.1f} s"
         )
         output.print_stats(report.stats)
         output.print_logs(report.last_runs, "Last runs")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jobctl import local, output
+from jobctl import local, output, schedules
 from jobctl.cli.common import (
     AsOfOpt,
     DryRunOpt,
@@ -140,7 +140,7 @@ def simulate(
     )
     seconds = time.monotonic() - started
     failed = sum(o.status == "failed" for o in outcomes)
-    tally = local.tally(outcomes)
+    tally = schedules.tally(outcomes)
     if as_json:
         runs = {"seconds": round(seconds, 2), "runs": len(outcomes), "failed": failed}
         output.print_json({"start": begin, "end": end, **runs, "jobs": output.tally_json(tally)})
@@ -168,12 +168,12 @@ def scheduler(
     def on_idle(at: datetime, due: list[str]) -> None:
         output.note(f"next: {local.iso(at)} {', '.join(due)}")
 
-    def on_outcome(outcome: local.Outcome) -> None:
+    def on_outcome(outcome: schedules.Outcome) -> None:
         output.print_outcome(outcome, as_json)
 
-    sched = local.Scheduler(invoke, jobs=jobs, on_outcome=on_outcome, on_idle=on_idle if verbose else None)
+    sched = schedules.Scheduler(invoke, jobs=jobs, on_outcome=on_outcome, on_idle=on_idle if verbose else None)
     output.note(f"scheduler started for {len(jobs)} job(s); Ctrl-C stops it after the run in progress")
-    with local.stop_on_signals(sched, on_stop=lambda: output.note("stopping after the run in progress ...")):
+    with schedules.stop_on_signals(sched, on_stop=lambda: output.note("stopping after the run in progress ...")):
         outcomes = sched.run()
     output.note(f"scheduler stopped after {len(outcomes)} run(s)")
 

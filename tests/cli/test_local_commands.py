@@ -327,9 +327,9 @@ def test_scheduler_command_fires_due_jobs_through_the_handler(
     db_url: str, conn: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the real-time scheduler on a fake clock at 00:59 that stops before 01:16
-    from jobctl import local
+    from jobctl import schedules
 
-    class FakeClockScheduler(local.Scheduler):
+    class FakeClockScheduler(schedules.Scheduler):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self.now = utc(2026, 11, 1, 0, 59)
             super().__init__(*args, **kwargs, clock=lambda: self.now, wait=self._advance)
@@ -338,10 +338,10 @@ def test_scheduler_command_fires_due_jobs_through_the_handler(
             self.now += timedelta(seconds=seconds)
             return False
 
-        def run(self, *, until: datetime | None = None) -> list[local.Outcome]:
+        def run(self, *, until: datetime | None = None) -> list[schedules.Outcome]:
             return super().run(until=utc(2026, 11, 1, 1, 16))
 
-    monkeypatch.setattr(local, "Scheduler", FakeClockScheduler)
+    monkeypatch.setattr(schedules, "Scheduler", FakeClockScheduler)
     # When `jobctl scheduler --json` runs for two jobs
     result = jobctl(db_url, "scheduler", "--job", "cleanup-expired-sessions", "--job", "update-leaderboards", "--json")
     # Then it fired 01:00 (both jobs, registry order) and 01:15, one JSON line per run, logged as 'local'

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from jobctl import demo, local
+from jobctl import demo, local, schedules
 from shared import naming, registry
 from shared.errors import DependencyNotMet
 
@@ -56,7 +56,7 @@ def test_occurrences_over_a_week_match_each_schedule() -> None:
     # Given the week from Sunday 2026-11-01 00:00 (the 1st, so the monthly jobs fall in it)
     start = utc(2026, 11, 1)
     # When the plan is computed
-    plan = local.occurrences(start, start + timedelta(days=7))
+    plan = schedules.occurrences(start, start + timedelta(days=7))
     # Then every job fires as often as its cron says in [start, start + 7 days)
     counts: dict[str, int] = {}
     for occ in plan:
@@ -75,12 +75,12 @@ def test_occurrences_over_a_week_match_each_schedule() -> None:
         "database-maintenance": 1,
     }
     # and the end is excluded, the start included
-    assert plan[0] == local.Occurrence(start, "reset-daily-challenges")
+    assert plan[0] == schedules.Occurrence(start, "reset-daily-challenges")
     assert all(start <= occ.at < start + timedelta(days=7) for occ in plan)
 
 
 def test_occurrences_are_ordered_by_time_then_registry_order() -> None:
-    plan = local.occurrences(utc(2026, 11, 1), utc(2026, 11, 1, 1, 0, 1))
+    plan = schedules.occurrences(utc(2026, 11, 1), utc(2026, 11, 1, 1, 0, 1))
     order = {job.name: i for i, job in enumerate(registry.JOBS)}
     assert plan == sorted(plan, key=lambda o: (o.at, order[o.job]))
     midnight = [o.job for o in plan if o.at == utc(2026, 11, 1)]
@@ -147,12 +147,12 @@ def test_a_failed_occurrence_is_retried_once_with_the_same_event_and_the_simulat
         return {"status": "succeeded"}
 
     plan = [
-        local.Occurrence(utc(2026, 11, 1, 1), "calculate-daily-metrics"),
-        local.Occurrence(utc(2026, 11, 1, 1), "update-leaderboards"),
-        local.Occurrence(utc(2026, 11, 1, 1), "cleanup-expired-stories"),
+        schedules.Occurrence(utc(2026, 11, 1, 1), "calculate-daily-metrics"),
+        schedules.Occurrence(utc(2026, 11, 1, 1), "update-leaderboards"),
+        schedules.Occurrence(utc(2026, 11, 1, 1), "cleanup-expired-stories"),
     ]
     # When simulated
-    outcomes = local.simulate(plan, invoke)
+    outcomes = schedules.simulate(plan, invoke)
     # Then the metrics run succeeded on its retry, which carried the same event (as Lambda's does)
     assert [(o.status, o.attempts) for o in outcomes] == [("succeeded", 2), ("failed", 2), ("succeeded", 1)]
     assert seen[0][1] == seen[1][1]
@@ -161,7 +161,7 @@ def test_a_failed_occurrence_is_retried_once_with_the_same_event_and_the_simulat
     assert [job for job, _ in seen] == ["calculate-daily-metrics"] * 2 + ["update-leaderboards"] * 2 + [
         "cleanup-expired-stories"
     ]
-    tallies = {t.job: t for t in local.tally(outcomes)}
+    tallies = {t.job: t for t in schedules.tally(outcomes)}
     assert (tallies["update-leaderboards"].failed, tallies["calculate-daily-metrics"].retried) == (1, 1)
 
 
@@ -172,11 +172,11 @@ def test_scheduler_fires_every_occurrence_on_time_in_order_with_a_fake_clock() -
     # Given a fake clock at 23:50:30 the day before
     clock = FakeClock(utc(2026, 10, 31, 23, 50, 30))
     recorder = Recorder(clock)
-    scheduler = local.Scheduler(recorder, clock=clock, wait=clock.wait)
+    scheduler = schedules.Scheduler(recorder, clock=clock, wait=clock.wait)
     # When it runs until 01:30
     outcomes = scheduler.run(until=utc(2026, 11, 1, 1, 30))
     # Then it fired exactly the occurrences of that window, in order, never early
-    expected = local.occurrences(utc(2026, 10, 31, 23, 50, 30), utc(2026, 11, 1, 1, 30))
+    expected = schedules.occurrences(utc(2026, 10, 31, 23, 50, 30), utc(2026, 11, 1, 1, 30))
     assert [o.occurrence for o in outcomes] == expected
     for (job, event, at_call), occ in zip(recorder.calls, expected, strict=True):
         assert job == occ.job
@@ -191,7 +191,9 @@ def test_scheduler_fires_late_occurrences_with_their_scheduled_time_when_runs_ar
     # Given runs that take 20 minutes each (longer than the 15-minute schedule)
     clock = FakeClock(utc(2026, 11, 2, 10, 59))
     recorder = Recorder(clock, run_s=20 * 60)
-    scheduler = local.Scheduler(recorder, jobs=[registry.get("cleanup-expired-sessions")], clock=clock, wait=clock.wait)
+    scheduler = schedules.Scheduler(
+        recorder, jobs=[registry.get("cleanup-expired-sessions")], clock=clock, wait=clock.wait
+    )
     # When it runs until 11:46
     scheduler.run(until=utc(2026, 11, 2, 11, 46))
     # Then every occurrence still fired once, in order, each event carrying its own time
@@ -206,7 +208,7 @@ def test_scheduler_fires_late_occurrences_with_their_scheduled_time_when_runs_ar
 def test_stop_lets_the_run_in_progress_finish_and_starts_no_other() -> None:
     clock = FakeClock(utc(2026, 10, 31, 23, 59))
     calls: list[str] = []
-    scheduler: local.Scheduler
+    scheduler: schedules.Scheduler
 
     def invoke(job: str, event: dict[str, Any]) -> dict[str, Any]:
         calls.append(job)
@@ -214,7 +216,7 @@ def test_stop_lets_the_run_in_progress_finish_and_starts_no_other() -> None:
             scheduler.stop()  # Ctrl-C arrives during the second run
         return {"status": "succeeded"}
 
-    scheduler = local.Scheduler(invoke, clock=clock, wait=clock.wait)
+    scheduler = schedules.Scheduler(invoke, clock=clock, wait=clock.wait)
     outcomes = scheduler.run()
     # The second run finished and was recorded; the other jobs due at 00:00 did not start
     assert calls == ["reset-daily-challenges", "update-user-streaks"]
@@ -234,9 +236,11 @@ def test_sigint_stops_the_scheduler_cleanly_after_the_run_in_progress() -> None:
         os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C mid-run
         return {"status": "succeeded"}
 
-    scheduler = local.Scheduler(invoke, jobs=[registry.get("cleanup-expired-sessions")], clock=clock, wait=clock.wait)
+    scheduler = schedules.Scheduler(
+        invoke, jobs=[registry.get("cleanup-expired-sessions")], clock=clock, wait=clock.wait
+    )
     previous = signal.getsignal(signal.SIGINT)
-    with local.stop_on_signals(scheduler):
+    with schedules.stop_on_signals(scheduler):
         outcomes = scheduler.run()  # no KeyboardInterrupt escapes
     # Then the run in progress completed, nothing else started, and the old handler is back
     assert calls == ["cleanup-expired-sessions"]
@@ -246,7 +250,7 @@ def test_sigint_stops_the_scheduler_cleanly_after_the_run_in_progress() -> None:
 
 def test_default_wait_wakes_up_to_notice_a_stop() -> None:
     # The real wait polls (at most POLL_S) so that a stop request is seen while idle.
-    scheduler = local.Scheduler(Recorder())
+    scheduler = schedules.Scheduler(Recorder())
     scheduler.stop()
     assert scheduler.run() == []
 
@@ -262,5 +266,5 @@ def test_demo_window_holds_every_job_and_lies_in_the_past(now: datetime) -> None
     end = start + timedelta(days=8)
     assert start.day == 1 and (start.hour, start.minute) == (0, 0)
     assert end <= now - timedelta(days=1)
-    fired = {occ.job for occ in local.occurrences(start, end)}
+    fired = {occ.job for occ in schedules.occurrences(start, end)}
     assert fired == set(registry.BY_NAME)  # the weekly and monthly jobs included

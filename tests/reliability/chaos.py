@@ -48,7 +48,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from functions.handler import RESERVE_S, handler
-from jobctl.local import LambdaContext, Occurrence, occurrences
+from jobctl.local import LambdaContext
+from jobctl.schedules import Occurrence, occurrences
 from shared import execution, registry
 from shared.db import close_quietly, connect, get_connection, is_usable, reset_connection
 from shared.errors import JobsError

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import pytest
 
-from jobctl.local import occurrences
+from jobctl.schedules import occurrences
 from jobctl.seed import seed
 from shared.db import connect
 from shared.observability import logger
