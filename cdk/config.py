@@ -48,6 +48,8 @@ class StackConfig:
     alarm_email: str | None = None
     log_retention_days: int = 90
     skip_bundling: bool = False
+    pg_cron_cutover: bool = False
+    """``pgCronCutover``: once the rules exist, unschedule the guide's pg_cron jobs (``jobctl cutover``)."""
 
     def __post_init__(self) -> None:
         if self.name_prefix and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,15}", self.name_prefix):
@@ -100,4 +102,5 @@ class StackConfig:
             alarm_email=_text(get("alarmEmail")),
             log_retention_days=int(retention) if retention else 90,
             skip_bundling=_flag(get("skipBundling")),
+            pg_cron_cutover=_flag(get("pgCronCutover")),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import cast
 
 from aws_cdk import CfnElement, CustomResource, RemovalPolicy, Stack
@@ -18,6 +19,8 @@ from shared import migrations
 
 HANDLER = "functions.migrate.handler"
 TIMEOUT_S = 600  # a migration that builds an index on a large table takes minutes
+#: The ``Action`` property of the pg_cron cutover resource (functions/migrate.py dispatches on it).
+CUTOVER_ACTION = "pg-cron-cutover"
 
 
 def sql_hash() -> str:
@@ -77,6 +80,7 @@ class SchemaMigrations(Construct):
             resource_type="Custom::SchemaMigrations",
             properties={"SqlHash": sql_hash()},
         )
+        self._service_token = provider.service_token
         acknowledge(
             provider,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
@@ -96,3 +100,22 @@ class SchemaMigrations(Construct):
             "The provider framework function's Node.js runtime is chosen and kept current by "
             "aws-cdk-lib; upgrading the library upgrades it.",
         )
+
+    def add_pg_cron_cutover(self, *, after: Sequence[Construct]) -> CustomResource:
+        """``pgCronCutover``: the same function unschedules the guide's pg_cron jobs once ``after`` exist.
+
+        A resource of its own, created after the rules (which themselves wait for the
+        migrations), so pg_cron hands over only when EventBridge can take over. Deleting it
+        (the option turned off, or the stack destroyed, before the rules go) undoes the
+        cutover: pg_cron schedules the jobs again. See docs/moving-from-pg-cron.md.
+        """
+        resource = CustomResource(
+            self,
+            "PgCronCutover",
+            service_token=self._service_token,
+            resource_type="Custom::PgCronCutover",
+            properties={"Action": CUTOVER_ACTION, "SqlHash": sql_hash()},
+        )
+        for construct in after:
+            resource.node.add_dependency(construct)
+        return resource

@@ -96,6 +96,9 @@ class ScheduledJobsStack(Stack):
             scheduled.node.add_dependency(migrations.resource)
             self.jobs[job.name] = scheduled
 
+        if config.pg_cron_cutover:
+            migrations.add_pg_cron_cutover(after=list(self.jobs.values()))
+
         watchdog = MissedRunWatchdog(
             self,
             "Watchdog",

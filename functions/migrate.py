@@ -4,6 +4,10 @@ Called by the CDK ``custom_resources.Provider`` framework with CloudFormation's
 ``RequestType``. Create and Update migrate; Delete does nothing (tearing the stack down
 never touches the data). Runs by hand from the Lambda console too, with the test event
 ``{"RequestType": "Update"}``: the way to migrate after filling in a stack-created secret.
+
+With ``-c pgCronCutover=true`` the same function backs a second resource (``Action``
+``pg-cron-cutover``, created after the rules): Create and Update run the cutover from
+pg_cron, Delete undoes it (shared/cutover.py).
 """
 
 from __future__ import annotations
@@ -11,18 +15,22 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from shared import cutover
 from shared.db import get_connection
 from shared.errors import ConfigError
 from shared.migrations import migrate
 from shared.observability import logger
 
 PHYSICAL_ID = "schema-migrations"
+CUTOVER_ACTION = "pg-cron-cutover"  # cdk.migrations.CUTOVER_ACTION
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = event.get("RequestType", "Update")
     physical_id = event.get("PhysicalResourceId", PHYSICAL_ID)
+    if (event.get("ResourceProperties") or {}).get("Action") == CUTOVER_ACTION:
+        return _pg_cron_cutover(request, event.get("PhysicalResourceId", "pg-cron-cutover"))
     if request == "Delete":
         logger.info("stack deleted: migrations left in place")
         return {"PhysicalResourceId": physical_id}
@@ -37,3 +45,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"PhysicalResourceId": physical_id, "Data": {"Applied": "0", "Status": "secret-not-filled-in"}}
     logger.info("migrations applied", extra={"applied": applied})
     return {"PhysicalResourceId": physical_id, "Data": {"Applied": str(len(applied)), "Status": "migrated"}}
+
+
+def _pg_cron_cutover(request: str, physical_id: str) -> dict[str, Any]:
+    """Create/Update: cut over from pg_cron; Delete: undo it (pg_cron schedules the jobs again)."""
+    result = (cutover.undo if request == "Delete" else cutover.cut_over)(get_connection())
+    logger.info(result.message, extra={"jobs": [j.get("registry_job") for j in result.jobs]})
+    return {"PhysicalResourceId": physical_id, "Data": {"Jobs": str(len(result.jobs)), "Status": result.action}}

@@ -36,7 +36,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from shared import db, execution, registry
+from shared import cutover, db, execution, registry
 from shared.db import Conn, is_usable, transaction
 from shared.errors import DependencyNotMet, JobFailed, JobsError, OverlapError, translate
 from shared.events import RunRequest, Trigger
@@ -204,6 +204,11 @@ def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
     dedupe = (
         not request.force and not request.dry_run and (request.trigger is not Trigger.MANUAL or request.explicit_as_of)
     )
+    if request.trigger is not Trigger.MANUAL and cutover.pg_cron_owns(conn, job.name, request.as_of):
+        # pg_cron still schedules this job, or did until its cutover: it runs this occurrence
+        reason = f"pg_cron runs occurrence {iso(request.as_of)} of {job.name} (see jobctl cutover); not run twice"
+        with transaction(conn, timeout_ms=10_000):
+            return _Claim(_skip(conn, params, reason), reason)
     for _ in range(3):  # the slot holder may finish between our attempt and our look
         with transaction(conn, timeout_ms=10_000):
             reaped = conn.execute(Q["reap_stale"], {**params}).fetchall()

@@ -89,11 +89,23 @@ def drop_database(admin_url: str, name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def pooled(url: str) -> str:
+    """``url`` through the pooler named by ``TEST_POOLER_URL`` (host and port), when set.
+
+    scripts/test-pg15 sets it to Debian's pgbouncer in transaction mode, as Supabase's port
+    6543 is, and runs the jobs' and the runner's tests through it.
+    """
+    pooler = os.environ.get("TEST_POOLER_URL")
+    if not pooler:
+        return url
+    return make_conninfo(url, **conninfo_to_dict(pooler))
+
+
 @pytest.fixture
 def db_url(admin_url: str, template_db: str) -> Iterator[str]:
-    """A fresh, migrated, empty database for this test."""
+    """A fresh, migrated, empty database for this test (through the pooler, if TEST_POOLER_URL)."""
     name = create_database_from_template(admin_url, template_db)
-    yield with_database(admin_url, name)
+    yield pooled(with_database(admin_url, name))
     drop_database(admin_url, name)
 
 

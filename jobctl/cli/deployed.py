@@ -111,12 +111,17 @@ def status(ctx: typer.Context, prefix: PrefixOpt = "", as_json: JsonOpt = False)
     from jobctl import aws
     from jobctl.runlog import last_runs
 
+    from jobctl.cli.adoption import PG_CRON_TWICE, pg_cron_also_schedules
+
     rules = aws.rules_status(aws.client("events"), prefix=prefix)
     runs, why = last_runs(state(ctx).get("database_url"))
+    twice = pg_cron_also_schedules(state(ctx).get("database_url"), rules)
     records = [{**rule, **{k: runs.get(rule["job"], {}).get(k) for k in _LAST_RUN_KEYS}} for rule in rules]
     if as_json:
-        output.print_json({"rules": records, "note": why})
+        output.print_json({"rules": records, "note": why, "also_scheduled_by_pg_cron": twice})
         return
     output.print_status(records, prefix)
     if why:
         output.note(why)
+    if twice:
+        output.note(PG_CRON_TWICE.format(jobs=", ".join(twice)))

@@ -175,3 +175,20 @@ def test_without_a_migrations_secret_every_function_reads_the_one_secret(synth):
         "MAINTENANCE_DATABASE_SECRET_ARN" in fn["Environment"]["Variables"] for fn in python_functions(synth).values()
     )
     assert "MigrationsSecretArn" not in synth.template.to_json()["Outputs"]
+
+
+def test_pg_cron_cutover_option_adds_a_cutover_resource_created_after_every_rule(synth):
+    # Given the default deploy: no cutover resource
+    assert synth.of_type("Custom::PgCronCutover") == {}
+    # When deployed with -c pgCronCutover=true
+    cut = synthesize(pgCronCutover="true")
+    ((_, resource),) = cut.of_type("Custom::PgCronCutover").items()
+    ((_, migrations),) = cut.of_type("Custom::SchemaMigrations").items()
+    # Then the migrate function runs it (same provider), marked as the cutover
+    assert resource["Properties"]["ServiceToken"] == migrations["Properties"]["ServiceToken"]
+    assert resource["Properties"]["Action"] == "pg-cron-cutover"
+    # And it waits for every job's rule (which wait for the migrations), so EventBridge is
+    # ready before pg_cron lets go
+    rules = {cut.logical_id(s.rule) for s in cut.stack.jobs.values()}
+    assert len(rules) == len(JOBS)
+    assert rules <= set(resource["DependsOn"])
