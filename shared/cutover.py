@@ -22,12 +22,18 @@ The runner records a scheduled delivery of an occurrence pg_cron owns as ``skipp
 alarm, no retry) instead of running it a second time, and the watchdog does not expect
 it; so the rules may be deployed before the cutover, and no occurrence is lost or run
 twice across the switch.
+
+That hand-over holds only if pg_cron has already fired the current minute when the cutover
+(or undo) commits, and the commit lands before the next minute: so both act only between
+:data:`QUIET_FROM_S` and :data:`QUIET_UNTIL_S` seconds past a minute (server clock),
+waiting up to about 25 s for that window.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,6 +45,10 @@ from shared.queries import load
 Q = load("cutover")
 #: An arbitrary constant: the advisory lock key that serialises cutovers and undos.
 LOCK_KEY = 7_341_002_020
+#: pg_cron starts a minute's jobs within a few seconds of its boundary, even on a busy server;
+#: the cutover commits in milliseconds. Acting in this window keeps both off the boundary.
+QUIET_FROM_S = 15.0
+QUIET_UNTIL_S = 50.0
 
 # select [* from] [public.]fn() [;]  -- any case and spacing, identifiers optionally quoted
 _CALL = re.compile(
@@ -148,6 +158,23 @@ class Result:
         }
 
 
+def wait_for_quiet(second: float) -> float:
+    """Seconds to wait, ``second`` seconds past a minute, to be between QUIET_FROM_S and QUIET_UNTIL_S."""
+    if second < QUIET_FROM_S:
+        return QUIET_FROM_S - second
+    if second > QUIET_UNTIL_S:
+        return 60.0 - second + QUIET_FROM_S
+    return 0.0
+
+
+def _quiet_moment(conn: Conn, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait until the server clock is in the quiet part of its minute."""
+    row = conn.execute(Q["seconds_into_minute"]).fetchone()
+    assert row is not None
+    if wait := wait_for_quiet(float(row["s"])):
+        sleep(wait)
+
+
 def cut_over(conn: Conn, *, dry_run: bool = False) -> Result:
     """Unschedule the pg_cron jobs that run a registry job, recording each; idempotent.
 
@@ -156,6 +183,8 @@ def cut_over(conn: Conn, *, dry_run: bool = False) -> Result:
     """
     if not pg_cron_installed(conn):
         return Result("cutover", pg_cron=False, dry_run=dry_run)
+    if not dry_run and scheduled(conn):
+        _quiet_moment(conn)
     with transaction(conn, rollback=dry_run):
         conn.execute(Q["lock"], {"key": LOCK_KEY})
         rows = conn.execute(Q["cron_jobs"]).fetchall()
@@ -175,6 +204,8 @@ def undo(conn: Conn, *, dry_run: bool = False) -> Result:
     """Schedule again, exactly as they were, the pg_cron jobs the cutovers unscheduled; idempotent."""
     if not pg_cron_installed(conn):
         return Result("undo", pg_cron=False, dry_run=dry_run)
+    if not dry_run and conn.execute(Q["open_records"]).fetchone():
+        _quiet_moment(conn)
     with transaction(conn, rollback=dry_run):
         conn.execute(Q["lock"], {"key": LOCK_KEY})
         records = conn.execute(Q["open_records"]).fetchall()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,8 +29,22 @@ __all__ = ["aws_env", "cron_url", "events"]  # fixtures, imported for pytest
 cli = CliRunner()
 
 
-def jobctl(url: str, *args: str) -> object:
+def jobctl(url: str, *args: str) -> Any:
     return cli.invoke(app, list(args), env={"DATABASE_URL": url})
+
+
+@pytest.fixture(autouse=True)
+def no_quiet_wait(monkeypatch):
+    """These tests check what is unscheduled and restored, not when: no wait for mid-minute
+    (tests/adoption/test_switch.py runs the real wait against pg_cron firing)."""
+    monkeypatch.setattr(cutover, "_quiet_moment", lambda conn: None)
+
+
+@pytest.mark.parametrize("second", [0.0, 3.5, 14.9, 15.0, 30.0, 50.0, 50.1, 59.99])
+def test_the_cutover_acts_only_mid_minute_off_pg_crons_boundaries(second):
+    wait = cutover.wait_for_quiet(second)
+    assert 0 <= wait <= 25.1
+    assert cutover.QUIET_FROM_S <= (second + wait) % 60 <= cutover.QUIET_UNTIL_S
 
 
 # --------------------------------------------------------------------------- which jobs match

@@ -11,6 +11,9 @@ SELECT jobid, jobname::text AS jobname, schedule, command, database, username::t
  WHERE database = current_database()
  ORDER BY jobid
 
+-- name: seconds_into_minute
+SELECT extract(epoch FROM clock_timestamp() - date_trunc('minute', clock_timestamp())) AS s
+
 -- name: lock
 -- Two cutovers (or a cutover and an undo) at once are serialised; held to commit.
 SELECT pg_advisory_xact_lock(%(key)s)

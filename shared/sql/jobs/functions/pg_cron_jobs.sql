@@ -7,7 +7,7 @@
 -- the jobs' role may call it. Empty where pg_cron is not installed in this database.
 CREATE OR REPLACE FUNCTION pg_cron_jobs()
 RETURNS TABLE (jobid bigint, jobname text, schedule text, command text, database text, username text, active boolean)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET TimeZone = 'UTC' AS $$
 BEGIN
     IF to_regclass('cron.job') IS NULL THEN
         RETURN;
