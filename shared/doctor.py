@@ -176,10 +176,8 @@ def _contract(conn: Conn, report: Report) -> dict[str, Any]:
 
 
 def _vacuum_tables() -> tuple[str, ...]:
-    try:
-        from shared.execution import VACUUM_TABLES  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from shared.jobs import VACUUM_TABLES  # type: ignore[no-redef,unused-ignore]
+    from shared.execution import VACUUM_TABLES
+
     return tuple(VACUUM_TABLES)
 
 

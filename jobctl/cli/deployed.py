@@ -109,9 +109,8 @@ def status(ctx: typer.Context, prefix: PrefixOpt = "", as_json: JsonOpt = False)
     without one, only the rules are shown (the embedded server is not started for this).
     """
     from jobctl import aws
-    from jobctl.runlog import last_runs
-
     from jobctl.cli.adoption import PG_CRON_TWICE, pg_cron_also_schedules
+    from jobctl.runlog import last_runs
 
     rules = aws.rules_status(aws.client("events"), prefix=prefix)
     runs, why = last_runs(state(ctx).get("database_url"))

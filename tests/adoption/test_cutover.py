@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from jobctl.cli import app
-from shared import connection, cutover, registry, watchdog
-from shared.db import connect
+from shared import cutover, registry, watchdog
+from shared.db import connect, reset_connection
 from shared.events import RunRequest, Trigger
 from shared.runner import Status, run
 from tests.adoption.pgcron import cron_jobs, cron_url, migrate_all, schedule_guide_jobs
@@ -90,9 +90,9 @@ def test_without_pg_cron_there_is_nothing_to_cut_over_or_undo(db_url, conn):
 def runner_db(db_url, conn, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
-    connection.reset()
+    reset_connection()
     yield conn
-    connection.reset()
+    reset_connection()
 
 
 def record_cutover(conn: psycopg.Connection, job: str, cut_at, restored_at=None) -> None:
@@ -219,7 +219,7 @@ def test_the_deploys_cutover_resource_cuts_over_on_create_and_undoes_on_delete(c
     migrate_all(cron_url)
     monkeypatch.setenv("DATABASE_URL", cron_url)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
-    connection.reset()
+    reset_connection()
     with connect(cron_url) as conn:
         schedule_guide_jobs(conn)
         before = cron_jobs(conn)
@@ -237,7 +237,7 @@ def test_the_deploys_cutover_resource_cuts_over_on_create_and_undoes_on_delete(c
         deleted = migrate.handler({**event("Delete"), "PhysicalResourceId": "pg-cron-cutover"}, FakeLambdaContext())
         assert deleted == {"PhysicalResourceId": "pg-cron-cutover", "Data": {"Jobs": "11", "Status": "undo"}}
         assert cron_jobs(conn) == before
-    connection.reset()
+    reset_connection()
 
 
 def test_status_warns_while_pg_cron_and_eventbridge_both_schedule_a_job(cron_url, events):

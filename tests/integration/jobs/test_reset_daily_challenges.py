@@ -250,10 +250,13 @@ def test_two_concurrent_runs_create_one_challenge(db_url):
         assert execution.call_work(first, job, AS_OF)["challenges_created"] == 1
         thread = threading.Thread(target=run_second)
         thread.start()
-        # wait until the second run is blocked on the first one's locks before committing
-        pid = second.info.backend_pid
-        waiting = "SELECT wait_event_type = 'Lock' AS w FROM pg_stat_activity WHERE pid = %s"
-        while thread.is_alive() and not setup.execute(waiting, (pid,)).fetchone()["w"]:
+        # wait until the second run is blocked on the first one's locks before committing (by
+        # database, not by the client's pid: through a pooler that is not the server's)
+        waiting = (
+            "SELECT count(*) > 0 AS w FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while thread.is_alive() and not setup.execute(waiting).fetchone()["w"]:
             time.sleep(0.01)
     thread.join()
 

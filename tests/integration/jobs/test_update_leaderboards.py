@@ -186,7 +186,7 @@ def test_populated_views_are_refreshed_concurrently_so_readers_are_not_blocked(c
     try:
         with refresher.transaction(force_rollback=True):
             refresher.execute("SELECT job_update_leaderboards(%s)", (AS_OF,))
-            pid = refresher.info.backend_pid
+            pid = refresher.execute("SELECT pg_backend_pid() AS p").fetchone()["p"]  # the server's, pooled or not
             modes = rows(
                 reader,
                 "SELECT DISTINCT c.relname, l.mode FROM pg_locks l JOIN pg_class c"
