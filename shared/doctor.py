@@ -176,9 +176,7 @@ def _contract(conn: Conn, report: Report) -> dict[str, Any]:
 
 
 def _vacuum_tables() -> tuple[str, ...]:
-    from shared.execution import VACUUM_TABLES
-
-    return tuple(VACUUM_TABLES)
+    return tuple(dict.fromkeys(t for job in registry.JOBS for t in job.vacuum_tables))
 
 
 def _privileges(conn: Conn, report: Report) -> dict[str, Any]:
