@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobctl import local
+from jobctl import local, schedules
 from shared import cutover, registry
 from shared.db import connect
 from tests.adoption.pgcron import cron_url, migrate_all
@@ -59,7 +59,7 @@ def test_both_schedulers_around_the_switch_run_each_occurrence_exactly_once(cron
 
     # Given the guide's pg_cron job, firing every minute, and the rules (the local scheduler)
     conn.execute("SELECT cron.schedule(%s, '* * * * *', %s)", (JOB.name, f"SELECT {JOB.sql_function}()"))
-    scheduler = local.Scheduler(
+    scheduler = schedules.Scheduler(
         lambda name, event: local.invoke_handler(name, event, database_url=cron_url), jobs=[EVERY_MINUTE]
     )
     thread = threading.Thread(target=scheduler.run, daemon=True)
