@@ -15,7 +15,7 @@ from constructs import Construct
 from cdk.database_access import DatabaseAccess
 from cdk.lambda_function import python_function
 from cdk.nag import acknowledge
-from shared import migrations
+from shared import exposure, migrations
 
 HANDLER = "functions.migrate.handler"
 TIMEOUT_S = 600  # a migration that builds an index on a large table takes minutes
@@ -24,7 +24,7 @@ CUTOVER_ACTION = "pg-cron-cutover"
 
 
 def sql_hash() -> str:
-    """A digest of every file the migration runner applies (versioned and repeatable).
+    """A digest of every file the migration runner applies (versioned, repeatable, the lockdown).
 
     It is the custom resource's property: any SQL change changes it, so CloudFormation
     sends an Update and the deploy migrates. Query files (``sql/queries``) are not migrations.
@@ -33,6 +33,8 @@ def sql_hash() -> str:
     for directory in (migrations.MIGRATIONS_DIR, migrations.FUNCTIONS_DIR):
         for path in sorted(directory.glob("*.sql")):
             digest.update(f"{directory.name}/{path.name}".encode() + b"\0" + path.read_bytes() + b"\0")
+    # the lockdown that closes the jobs layer to Supabase's API roles runs after every migration
+    digest.update(b"lockdown.sql\0" + exposure.LOCKDOWN_SQL.read_bytes())
     return digest.hexdigest()
 
 

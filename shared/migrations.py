@@ -138,4 +138,14 @@ def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[str]:
                 f"migration {m.path.name} failed and was rolled back: {translate(exc, what='applying it')}"
             ) from None
         done.append(m.path.name)
+    # Every time, even with nothing pending: Supabase's default privileges grant its API roles
+    # every new object, so the jobs layer closes itself after each migration (shared/exposure.py).
+    from shared.exposure import lock_down  # here: exposure reads this module's files
+
+    try:
+        with transaction(conn):
+            _lock(conn)
+            lock_down(conn, [m.path for m in migrations])
+    except Exception as exc:
+        raise MigrationError(f"closing the jobs layer to the public API failed: {translate(exc, what='it')}") from None
     return done

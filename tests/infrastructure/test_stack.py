@@ -336,7 +336,11 @@ def test_sql_hash_changes_when_any_migration_or_function_file_changes(tmp_path, 
     after_function = cdk_migrations.sql_hash()
     (tmp_path / "migrations" / "V002__b.sql").write_text("CREATE TABLE b ();")
     after_migration = cdk_migrations.sql_hash()
-    assert len({before, after_function, after_migration}) == 3
+    lockdown = tmp_path / "lockdown.sql"
+    lockdown.write_text("SELECT 'x' AS statement WHERE false")
+    monkeypatch.setattr(cdk_migrations.exposure, "LOCKDOWN_SQL", lockdown)
+    after_lockdown = cdk_migrations.sql_hash()
+    assert len({before, after_function, after_migration, after_lockdown}) == 4
 
 
 def test_watchdog_runs_every_15_minutes_with_the_same_secret(synth):

@@ -175,8 +175,9 @@ def test_the_job_role_cannot_read_emails_drop_alter_create_or_rewrite_history(co
     assert refused(job_user_url, "UPDATE cron_job_logs SET as_of = now()") == denied
     assert refused(job_user_url, "UPDATE users SET account_status = 'banned'") == denied
     assert refused(job_user_url, "SELECT version, checksum FROM schema_migrations") == denied
-    # functions executable by PUBLIC (record_activity; logged_run and the guide's wrappers, which only
-    # reach the job functions) run with the caller's rights, so they give the role nothing more
+    # the functions executable by PUBLIC (record_activity, the app's) run with the caller's rights,
+    # so they give the role nothing more; logged_run and the guide's wrappers are the owner's only
+    assert refused(job_user_url, "SELECT update_user_streaks()") == denied
     assert refused(job_user_url, "SELECT record_activity(1, now(), 1000000)") == denied
     assert refused(job_user_url, "ALTER FUNCTION job_update_user_streaks(timestamptz) SECURITY INVOKER") == denied
     # and nothing was changed
