@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
 
-from shared import cutover, registry
+from shared import cutover, exposure, registry
 from shared.db import Conn, close_quietly, connect, transaction
 from shared.errors import JobsError, translate
 from shared.queries import load
@@ -345,14 +345,12 @@ def _pg_cron(conn: Conn, report: Report) -> dict[str, Any]:
 
 
 def _exposure(conn: Conn, report: Report) -> dict[str, Any]:
-    """Jobs-layer objects Supabase's anon/authenticated can reach, from ``shared.exposure.report``."""
-    try:
-        from shared import exposure  # type: ignore[attr-defined]
-    except ImportError:
-        return {"checked": False, "reachable": [], "note": "this version has no exposure check"}
-    reachable = [dict(r) if not isinstance(r, str) else {"object": r} for r in (exposure.report(conn) or [])]
+    """Jobs-layer objects Supabase's anon/authenticated can reach (``shared.exposure.exposed_objects``),
+    each with the statement that closes it; ``jobctl migrate`` closes them all."""
+    reachable = [asdict(e) for e in exposure.exposed_objects(conn)]
     if reachable:
         report.warnings.append(
-            f"{len(reachable)} jobs-layer object(s) reachable by anon/authenticated: run `jobctl migrate`"
+            f"{len(reachable)} jobs-layer object(s) reachable by anon/authenticated (or with row-level "
+            "security off): run `jobctl migrate`, which closes them all"
         )
     return {"checked": True, "reachable": reachable}

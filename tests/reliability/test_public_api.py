@@ -10,6 +10,7 @@ tests do the same.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -374,3 +375,27 @@ def test_exposure_on_a_plain_postgres_counts_grants_to_public(conn):
     found = exposed_objects(conn)
     assert {(e.kind, e.name, e.privileges) for e in found} == {("view", "v_cron_job_stats", ("SELECT",))}
     assert all(e.fix.startswith("REVOKE ALL ON TABLE v_cron_job_stats FROM PUBLIC") for e in found)
+
+
+def test_jobctl_doctor_reports_the_exposure_and_how_to_close_it(sb, sb_url):
+    from typer.testing import CliRunner
+
+    from jobctl.cli import app
+
+    def doctor() -> dict:
+        result = CliRunner().invoke(app, ["doctor", "--json"], env={"DATABASE_URL": sb_url})
+        return json.loads(result.stdout)["exposure"]
+
+    # Given a migrated Supabase-shaped database, doctor finds nothing reachable
+    assert doctor() == {"checked": True, "reachable": []}
+    # When a jobs-layer table is granted to anon
+    sb.execute("GRANT SELECT ON cron_job_logs TO anon")
+    # Then doctor names it, for whom, and the statement that closes it
+    (found,) = doctor()["reachable"]
+    assert (found["kind"], found["name"], found["role"], found["privileges"]) == (
+        "table",
+        "cron_job_logs",
+        "anon",
+        ["SELECT"],
+    )
+    assert found["fix"] == "REVOKE ALL ON TABLE cron_job_logs FROM PUBLIC, anon"
