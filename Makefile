@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-pg15 soak lint format typecheck docs synth deploy bench clean db-stop
+.PHONY: install demo test test-pg15 soak mutants lint format typecheck docs synth deploy bench clean db-stop
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test-pg15: install  ## the whole suite against Postgres 15 (installs Debian's po
 
 soak: install  ## the long chaos soak (several fault seeds)
 	$(BIN)/python -m pytest tests/reliability --soak
+
+mutants: install  ## the mutation suite: break what matters on purpose (tests/mutants/mutants.toml), fail if a test misses it
+	$(BIN)/python -m tests.mutants
 
 lint: install
 	$(BIN)/ruff check .

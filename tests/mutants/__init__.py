@@ -1,0 +1,1 @@
+"""The mutation suite: see __main__.py and mutants.toml."""
