@@ -165,10 +165,14 @@ def test_each_function_reads_only_its_one_secret_and_nothing_broader(synth, job)
 
 
 def test_no_policy_anywhere_grants_secretsmanager_on_a_wildcard(synth):
-    for policy in synth.of_type("AWS::IAM::Policy").values():
-        for st in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if any(str(a).startswith("secretsmanager:") for a in as_list(st["Action"])):
-                assert st["Resource"] == {"Ref": secret_id(synth)}
+    grants = [
+        st
+        for policy in synth.of_type("AWS::IAM::Policy").values()
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(a).startswith("secretsmanager:") for a in as_list(st["Action"]))
+    ]
+    assert grants, "no policy reads the database secret: the functions could not connect"
+    assert [st["Resource"] for st in grants] == [{"Ref": secret_id(synth)}] * len(grants)
 
 
 def test_dead_letter_queue_is_encrypted_and_tls_only(synth):
