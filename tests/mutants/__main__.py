@@ -101,7 +101,7 @@ def problems(mutants: list[Mutant], root: Path = ROOT) -> list[str]:
             if n != e.count:
                 found.append(
                     f"{m.name}: the search text occurs {n} times in {e.file}, not {e.count}: "
-                    f"{e.search.strip().splitlines()[0][:80]!r}... (update {LIST.relative_to(root)})"
+                    f"{e.search.strip().splitlines()[0][:80]!r}... (update tests/mutants/mutants.toml)"
                 )
         for test in m.tests:
             file, _, name = test.partition("::")
