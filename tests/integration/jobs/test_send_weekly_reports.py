@@ -47,7 +47,8 @@ def test_one_report_per_active_user_with_the_weeks_exact_figures(conn):
     main, friend, listener, late = (make_user(conn) for _ in range(4))
     opted_out = make_user(conn, weekly_report_opt_out=True)
     banned = make_user(conn, account_status="banned")
-    inactive = make_user(conn, account_status="inactive")
+    # (marked inactive after its activity below, so that activity does not bring it back)
+    inactive = make_user(conn, account_status="inactive", status_changed_at=utc(2026, 12, 1))
     deleted = make_user(conn, account_status="deleted")
     outsider = make_user(conn)
     # activity: main on the first and the last day, and outside the window on both sides

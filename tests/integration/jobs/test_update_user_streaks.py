@@ -62,7 +62,8 @@ def one_day(conn):
     u = {name: make_user(conn) for name in names}
     u["banned"] = make_user(conn, account_status="banned")
     u["deleted"] = make_user(conn, account_status="deleted")
-    u["inactive"] = make_user(conn, account_status="inactive")
+    # (marked inactive after its activity below, so that activity does not bring it back)
+    u["inactive"] = make_user(conn, account_status="inactive", status_changed_at=utc(2026, 11, 28, 1))
     set_streak(conn, u["late"], 3, 5)  # active 23:59 yesterday and 00:05 today: keeps credit
     set_streak(conn, u["grows"], 4, 4)  # longest follows
     set_streak(conn, u["idle"], 0, 2)  # no streak, not active: not written
