@@ -95,7 +95,9 @@ def render(report: Report) -> None:
             "exposure", "[green]nothing reachable by anon/authenticated[/]" if not reach else f"{len(reach)} reachable"
         )
         for item in reach:
-            output.stdout().print(f"             - {output.fmt(item)}", highlight=False)
+            what = f"{item.get('kind', '')} {item.get('name', item.get('object', ''))} ({item.get('role') or '-'})"
+            fix = f": {item['fix']}" if item.get("fix") else ""
+            output.stdout().print(f"             - {what}{fix}".replace("[", r"\["), highlight=False)
 
     for warning in report.warnings:
         output.stdout().print(f"[yellow]warning:[/] {warning}", highlight=False)

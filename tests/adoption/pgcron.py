@@ -76,10 +76,23 @@ def cron_jobs(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
+def apply_app_schema(url: str) -> None:
+    """The reference app schema alone (``jobctl migrate --app-schema``), where the layers are split."""
+    from shared import migrations
+    from shared.db import connect
+
+    discover_app = getattr(migrations, "discover_app", None)
+    if discover_app is None:
+        return  # before the split, the app schema is the jobs layer's first migration
+    with connect(url) as conn:
+        migrations.migrate(conn, discover_app())
+
+
 def migrate_all(url: str) -> None:
     """The reference app schema and the jobs layer, as the test template has them."""
     from shared.db import connect
     from shared.migrations import migrate
 
+    apply_app_schema(url)
     with connect(url) as conn:
         migrate(conn)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from jobctl.cli import app
 from shared import registry
 from shared.db import connect
-from tests.adoption.pgcron import cron_url, migrate_all, schedule_guide_jobs
+from tests.adoption.pgcron import apply_app_schema, cron_url, migrate_all, schedule_guide_jobs
 from tests.conftest import pooled
 
 __all__ = ["cron_url"]  # a fixture, imported for pytest
@@ -29,8 +29,11 @@ def relations(url: str) -> set[str]:
         return {r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace")}
 
 
-def test_on_an_empty_database_it_says_what_migrate_creates_and_changes_nothing(empty_db_url):
-    # When doctor looks at a database nothing was migrated into
+def test_on_a_new_app_database_it_says_what_migrate_creates_and_changes_nothing(empty_db_url):
+    # Given a database with the app's tables only: the jobs layer not migrated yet
+    apply_app_schema(empty_db_url)
+    before = relations(empty_db_url)
+    # When doctor looks
     result = doctor(empty_db_url, "--json")
     # Then migrate would succeed, every migration is pending and the guide's objects would be created
     assert result.exit_code == 0, result.stdout + result.stderr
@@ -50,7 +53,7 @@ def test_on_an_empty_database_it_says_what_migrate_creates_and_changes_nothing(e
     assert {o["migrate_will"] for o in objects.values()} == {"created"}
     assert report["pg_cron"]["installed"] is False
     # And nothing was left behind: the trial was rolled back
-    assert relations(empty_db_url) == set()
+    assert relations(empty_db_url) == before
 
 
 def test_on_a_migrated_database_nothing_is_pending_and_the_objects_are_kept(db_url, conn):

@@ -70,6 +70,10 @@ SELECT count(*) AS n FROM cron_job_logs
 -- name: migrated
 SELECT to_regclass('public.schema_migrations') IS NOT NULL AS present
 
+-- name: jobs_layer_versions
+-- Versions of the jobs layer applied ('V…'; the app schema's are 'app:…').
+SELECT count(*) AS n FROM schema_migrations WHERE version LIKE 'V%%'
+
 -- name: recent_deferrals
 -- Scheduled deliveries the runner left to pg_cron lately: the rules fire while pg_cron still does.
 SELECT DISTINCT job_name
