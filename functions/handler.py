@@ -2,9 +2,10 @@
 
 Thin on purpose: Powertools decorators, parse the event, call the runner, return the
 result. A failed run has been logged by the runner before its error is raised here, so
-Lambda's retries, the dead-letter queue and the alarms see it. A skip returns normally,
-except a scheduled delivery that found a run of the job still in progress: it is logged
-``skipped`` and raised (OverlapError), so Lambda delivers it again later instead of losing it.
+Lambda's retries, the dead-letter queue and the alarms see it. A skip returns normally:
+an overlap follows the job's overlap policy, a dependency not yet met waits until its
+deadline, and an occurrence left to run is caught up by the watchdog (``shared.catchup``),
+so a routine overlap never becomes a retry, a dead letter or an alarm.
 """
 
 from __future__ import annotations

@@ -79,14 +79,6 @@ class DependencyNotMet(JobsError):
     """A job this job depends on has not done its work for the same day yet."""
 
 
-class OverlapError(JobsError):
-    """A scheduled occurrence met another occurrence of the same job still running.
-
-    The run is recorded as skipped; raising makes Lambda's asynchronous retry deliver the
-    occurrence again later (and, retries exhausted, send it to the dead-letter queue),
-    so an overlapped occurrence is never silently lost."""
-
-
 class JobFailed(JobsError):
     """The job's SQL raised an error."""
 

@@ -20,6 +20,8 @@ METRIC_SKIPPED = "RunsSkipped"
 METRIC_DURATION = "DurationMs"
 #: Emitted by the watchdog: 1 when the job's last scheduled occurrence left no run.
 METRIC_MISSED = "MissedRuns"
+#: Emitted once (value 1) by the runner when a job pauses itself after repeated failures.
+METRIC_AUTO_PAUSED = "JobAutoPaused"
 
 #: The EventBridge ``source`` of events fired by jobctl's local scheduler.
 LOCAL_SCHEDULER_SOURCE = "jobctl.scheduler"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +28,16 @@ class Mode(StrEnum):
     BATCHED = "batched"
     #: Statements that Postgres refuses inside a transaction (VACUUM), run in autocommit.
     MAINTENANCE = "maintenance"
+
+
+class Overlap(StrEnum):
+    """What a scheduled (or catch-up) occurrence does when it finds another run of its job in progress."""
+
+    #: Dropped and recorded (``skipped``), no alarm: the next occurrence covers it (hourly cleanups).
+    SKIP = "skip"
+    #: At most one occurrence waits; it runs as soon as the running one finishes (or, if that run
+    #: died, once its deadline has passed): pg_cron's queue, capped at one.
+    BUFFER_ONE = "buffer_one"
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{2,62}$")
@@ -64,6 +75,20 @@ class Job:
     vacuum_tables: tuple[str, ...] = ()
     """For a MAINTENANCE job: the tables it VACUUMs (ANALYZE), outside any transaction. The
     job role's MAINTAIN grants (Postgres 17+, V004) cover exactly these (a test checks)."""
+    overlap: Overlap = Overlap.BUFFER_ONE
+    """What a scheduled occurrence does when the job is still running (see :class:`Overlap`).
+    Either way a routine overlap raises nothing: no Lambda retry, no dead letter, no alarm."""
+    catchup_window: timedelta = timedelta(hours=24)
+    """How far back the watchdog runs occurrences that left no run (trigger ``catchup``);
+    older misses are only reported (the ``MissedRuns`` alarm)."""
+    catchup_latest_only: bool = False
+    """True for jobs whose latest occurrence supersedes the earlier ones (leaderboards,
+    cleanups): the watchdog catches up only the latest, and earlier ones are never missed."""
+    dependency_deadline: timedelta = timedelta(hours=2)
+    """How long after its occurrence a run whose dependency has not succeeded waits (recorded
+    ``skipped``, retried by the dependency's success and by the watchdog) before it fails."""
+    pause_after_failures: int = 3
+    """After this many consecutive occurrences failed, the job pauses itself and raises one alarm."""
 
     @property
     def work_function(self) -> str:
@@ -98,6 +123,9 @@ JOBS: tuple[Job, ...] = (
         description="Archive old challenges, activate today's (create one from the template pool if none).",
         sql_function="reset_daily_challenges",
         summary_keys=("challenges_archived", "progress_expired", "challenges_activated", "challenges_created"),
+        # a day's challenge must be activated, late rather than never: buffer, catch up a day
+        overlap=Overlap.BUFFER_ONE,
+        catchup_window=timedelta(hours=24),
     ),
     Job(
         name="update-user-streaks",
@@ -106,6 +134,9 @@ JOBS: tuple[Job, ...] = (
         sql_function="update_user_streaks",
         summary_keys=("days_processed", "streaks_incremented", "streaks_broken"),
         completion_check="streaks_done_for",
+        # any later run also catches up the days before it, but metrics wait for this one
+        overlap=Overlap.BUFFER_ONE,
+        catchup_window=timedelta(hours=24),
     ),
     Job(
         name="calculate-daily-metrics",
@@ -114,6 +145,10 @@ JOBS: tuple[Job, ...] = (
         sql_function="calculate_daily_metrics",
         summary_keys=("metrics_rows_written", "daily_active_users", "new_signups", "messages_sent"),
         depends_on=("update-user-streaks",),
+        overlap=Overlap.BUFFER_ONE,
+        catchup_window=timedelta(hours=24),
+        # EventBridge may deliver the streak run up to an hour late: wait for it two hours
+        dependency_deadline=timedelta(hours=2),
     ),
     Job(
         name="send-daily-reminders",
@@ -121,6 +156,9 @@ JOBS: tuple[Job, ...] = (
         description="Remind users whose streak is at risk today (one in-app notification per user per day).",
         sql_function="send_daily_reminders",
         summary_keys=("notifications_created",),
+        overlap=Overlap.BUFFER_ONE,
+        # a reminder is for "today": caught up the same evening, never the next day
+        catchup_window=timedelta(hours=5),
     ),
     Job(
         name="cleanup-expired-stories",
@@ -130,6 +168,10 @@ JOBS: tuple[Job, ...] = (
         summary_keys=("stories_deleted", "views_deleted", "reactions_deleted", "batches", "stories_remaining"),
         mode=Mode.BATCHED,
         params=_params(batch_size=5000),
+        # the next hour deletes whatever this one left: skip, catch up only the latest
+        overlap=Overlap.SKIP,
+        catchup_window=timedelta(hours=2),
+        catchup_latest_only=True,
     ),
     Job(
         name="cleanup-expired-sessions",
@@ -137,6 +179,9 @@ JOBS: tuple[Job, ...] = (
         description="Delete expired typing indicators and mark users offline after 15 minutes without a heartbeat.",
         sql_function="cleanup_expired_sessions",
         summary_keys=("typing_indicators_deleted", "users_marked_offline"),
+        overlap=Overlap.SKIP,
+        catchup_window=timedelta(hours=1),
+        catchup_latest_only=True,
     ),
     Job(
         name="process-moderation-queue",
@@ -147,6 +192,10 @@ JOBS: tuple[Job, ...] = (
         sql_function="process_moderation_queue",
         summary_keys=("users_banned", "reports_actioned", "reports_resolved"),
         params=_params(min_reporters=3),
+        # the next run sees every pending report of the last 7 days again
+        overlap=Overlap.SKIP,
+        catchup_window=timedelta(hours=2),
+        catchup_latest_only=True,
     ),
     Job(
         name="send-weekly-reports",
@@ -159,6 +208,9 @@ JOBS: tuple[Job, ...] = (
         summary_keys=("notifications_created", "active_users"),
         timeout_s=120,
         memory_mb=512,
+        # one report per week: a late report on Monday beats none
+        overlap=Overlap.BUFFER_ONE,
+        catchup_window=timedelta(days=2),
     ),
     Job(
         name="cleanup-inactive-accounts",
@@ -170,6 +222,8 @@ JOBS: tuple[Job, ...] = (
         sql_function="cleanup_inactive_accounts",
         summary_keys=("users_marked_inactive",),
         params=_params(inactive_days=180),
+        overlap=Overlap.BUFFER_ONE,
+        catchup_window=timedelta(days=7),
     ),
     Job(
         name="update-leaderboards",
@@ -179,6 +233,10 @@ JOBS: tuple[Job, ...] = (
         summary_keys=("views_refreshed", "global_rows", "weekly_rows", "language_rows"),
         memory_mb=512,
         params=_params(top_n=1000),
+        # each refresh replaces the boards whole: skip, catch up only the latest
+        overlap=Overlap.SKIP,
+        catchup_window=timedelta(hours=2),
+        catchup_latest_only=True,
     ),
     Job(
         name="database-maintenance",
@@ -211,6 +269,9 @@ JOBS: tuple[Job, ...] = (
             "users",
             "cron_job_logs",
         ),
+        # monthly and up to 600 s: buffer an overlapping occurrence, catch up within a week
+        overlap=Overlap.BUFFER_ONE,
+        catchup_window=timedelta(days=7),
     ),
 )
 
@@ -246,6 +307,9 @@ def _validate() -> None:
         assert job.completion_check is None or _IDENT.match(job.completion_check), job.name
         assert all(_IDENT.match(t) for t in job.vacuum_tables), f"{job.name}: bad table name"
         assert (job.mode is Mode.MAINTENANCE) == bool(job.vacuum_tables), f"{job.name}: vacuum_tables: MAINTENANCE"
+        assert timedelta(0) < job.catchup_window <= timedelta(days=31), f"{job.name}: catch-up window 1 s .. 31 days"
+        assert timedelta(0) <= job.dependency_deadline <= timedelta(days=1), f"{job.name}: dependency deadline"
+        assert job.pause_after_failures >= 1, f"{job.name}: pause_after_failures must be at least 1"
         for dep in job.depends_on:
             assert dep in BY_NAME, f"{job.name} depends on unknown job {dep!r}"
             assert BY_NAME[dep].completion_check, f"{dep} is depended on but has no completion_check"

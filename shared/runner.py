@@ -3,22 +3,27 @@
 1. **Claim** (one short transaction, committed before any work, so a crash is visible):
    close this job's ``running`` rows whose deadline passed (``failed``, "abandoned");
    for a scheduled occurrence, or a manual one naming an as_of, skip if it already
-   succeeded; then take the job's single ``running`` slot, a partial unique index on
-   ``cron_job_logs`` (not a session advisory lock, so it holds through a
-   transaction-mode pooler). A delivery that finds the slot taken is recorded
-   ``skipped``: a duplicate if the same occurrence holds it, an overlap otherwise. Either
-   way a scheduled delivery then raises, so that Lambda delivers it again later: the
-   holder may be a run that died without closing its row (it could not reach the
-   database to record its failure), and a retry that returned here would lose the
-   occurrence; the next delivery finds it succeeded (and skips) or, the holder's
-   deadline past, closes the dead row and runs it.
+   succeeded; a paused job's scheduled, local and catch-up deliveries are skipped
+   (``shared.schedule_state``); then take the job's single ``running`` slot, a partial
+   unique index on ``cron_job_logs`` (not a session advisory lock, so it holds through a
+   transaction-mode pooler). A delivery that finds the slot taken is recorded ``skipped``:
+   a duplicate if the same occurrence holds it, an overlap otherwise. An overlap follows
+   the job's policy (``registry.Overlap``): ``skip`` drops it (the next occurrence covers
+   it), ``buffer_one`` keeps it waiting and the holder runs it when it finishes. Nothing
+   is raised: a routine overlap makes no Lambda retry, no dead letter and no alarm. An
+   occurrence left without a run (a buffered one whose holder died, a duplicate whose
+   holder was abandoned) is run by the watchdog's catch-up (``shared.catchup``).
 2. **Work**: dependencies are checked, then the job's SQL runs with a transaction-local
    statement and lock timeout equal to the time left in its budget. The ``succeeded``
    update is written in the job's own final transaction, so the work and its record
    commit together; the unique index on (job, as_of) for successes makes a duplicate
    that slipped past the claim roll its work back instead of doing it twice.
 3. **Failure**: the row becomes ``failed`` with the message and SQLSTATE, and the error
-   is re-raised so Lambda's retries, the dead-letter queue and the alarms see it.
+   is re-raised so Lambda's retries, the dead-letter queue and the alarms see it; after
+   ``pause_after_failures`` failed occurrences in a row the job pauses itself (one
+   ``JobAutoPaused`` metric). A dependency not yet met is not a failure until the job's
+   ``dependency_deadline``: the run is recorded ``skipped`` (waiting), and the watchdog's
+   catch-up retries it.
 """
 
 from __future__ import annotations
@@ -36,11 +41,18 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from shared import cutover, db, execution, registry
+from shared import cutover, db, execution, registry, schedule_state
 from shared.db import Conn, is_usable, transaction
-from shared.errors import DependencyNotMet, JobFailed, JobsError, OverlapError, translate
+from shared.errors import DependencyNotMet, JobFailed, JobsError, translate
 from shared.events import RunRequest, Trigger
-from shared.naming import JOB_DIMENSION, METRIC_DURATION, METRIC_FAILED, METRIC_SKIPPED, METRIC_SUCCEEDED
+from shared.naming import (
+    JOB_DIMENSION,
+    METRIC_AUTO_PAUSED,
+    METRIC_DURATION,
+    METRIC_FAILED,
+    METRIC_SKIPPED,
+    METRIC_SUCCEEDED,
+)
 from shared.observability import logger, metrics, tracer
 from shared.queries import load
 
@@ -99,7 +111,6 @@ class _Abandoned(Exception):
 class _Claim:
     log_id: int
     skipped_reason: str | None = None
-    overlap: bool = False
 
 
 def run(
@@ -126,9 +137,23 @@ def run(
     if claim.skipped_reason is not None:
         result = _result(request, Status.SKIPPED, claim.log_id, started, reason=claim.skipped_reason)
         _observe(result)
-        if claim.overlap and request.trigger is not Trigger.MANUAL:
-            raise OverlapError(claim.skipped_reason)
         return result
+    try:
+        return _work(request, conn, claim, started, deadline, get_connection)
+    finally:
+        if not request.dry_run:
+            _run_pending(request, deadline if budget_s is not None else None, request_id, get_connection)
+
+
+def _work(
+    request: RunRequest,
+    conn: Conn,
+    claim: _Claim,
+    started: float,
+    deadline: float,
+    get_connection: Callable[[], Conn],
+) -> RunResult:
+    job = request.job
 
     logger.info("run started")
     try:
@@ -162,7 +187,10 @@ def run(
         )
         return _fail(get_connection, request, claim.log_id, started, exc2)
     except Exception as exc:
-        return _fail(get_connection, request, claim.log_id, started, exc)
+        error = translate(exc, what=f"running {job.name}")
+        if isinstance(error, DependencyNotMet) and _may_wait(request):
+            return _wait_for_dependency(get_connection, request, claim.log_id, started, error)
+        return _fail(get_connection, request, claim.log_id, started, error)
 
     result = _result(request, Status.SUCCEEDED, claim.log_id, started, summary=summary)
     _observe(result)
@@ -220,6 +248,11 @@ def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
                     hint = "" if request.trigger is not Trigger.MANUAL else "; pass force to run it again"
                     reason = f"duplicate: occurrence {iso(request.as_of)} already succeeded in run #{done['id']}{hint}"
                     return _Claim(_skip(conn, params, reason), reason)
+            if request.trigger is not Trigger.MANUAL:
+                state = schedule_state.state(conn, job)
+                if state.is_paused(datetime.now(UTC)):
+                    reason = _paused_reason(state)
+                    return _Claim(_skip(conn, params, reason, deferred="paused"), reason)
             row = conn.execute(Q["claim"], params).fetchone()
             if row:
                 return _Claim(row["id"])
@@ -230,20 +263,82 @@ def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
                 reason = (
                     f"duplicate delivery: occurrence {iso(request.as_of)} is already running as run #{holder['id']}"
                 )
-                # not known to have succeeded: like an overlap, come back later (see above)
-                return _Claim(_skip(conn, params, reason), reason, overlap=True)
+                # not known to have succeeded: if the holder dies, the watchdog's catch-up runs it
+                return _Claim(_skip(conn, params, reason, deferred="duplicate"), reason)
             reason = (
                 f"overlap: run #{holder['id']} of {job.name} (as_of {iso(holder['as_of'])}) is still in "
-                f"progress until at most {iso(holder['deadline_at'])}; this occurrence did not run"
+                f"progress until at most {iso(holder['deadline_at'])}"
             )
-            return _Claim(_skip(conn, params, reason), reason, overlap=True)
+            if request.trigger is Trigger.MANUAL:
+                reason += "; this occurrence did not run (run it again once that run ends)"
+                return _Claim(_skip(conn, params, reason, deferred="overlap"), reason)
+            if job.overlap is registry.Overlap.SKIP:
+                reason += "; skipped by the job's overlap policy (skip): the next occurrence covers it"
+                return _Claim(_skip(conn, params, reason, overlap="skip"), reason)
+            if schedule_state.buffer(conn, job, request.as_of):
+                reason += "; this occurrence waits (overlap policy buffer_one) and runs when that run ends"
+                return _Claim(_skip(conn, params, reason, deferred="overlap", overlap="buffered"), reason)
+            reason += (
+                "; another occurrence already waits (overlap policy buffer_one), so the watchdog "
+                "catches this one up within the job's catch-up window"
+            )
+            return _Claim(_skip(conn, params, reason, deferred="overlap", overlap="dropped"), reason)
     raise JobFailed(f"could not claim a run of {job.name}: the running slot kept changing hands")
 
 
-def _skip(conn: Conn, params: dict[str, Any], reason: str) -> int:
-    row = conn.execute(Q["insert_skipped"], {**params, "reason": reason}).fetchone()
+def _skip(conn: Conn, params: dict[str, Any], reason: str, **marks: str) -> int:
+    """Record a skipped delivery. ``deferred`` marks one that leaves its occurrence still to run
+    (the watchdog's catch-up runs it); ``overlap`` says what the overlap policy did."""
+    metadata = Jsonb({**params["metadata"].obj, **marks})
+    row = conn.execute(Q["insert_skipped"], {**params, "reason": reason, "metadata": metadata}).fetchone()
     assert row is not None
     return int(row["id"])
+
+
+def _paused_reason(state: schedule_state.JobState) -> str:
+    who = f" by {state.changed_by}" if state.changed_by else ""
+    when = f" at {iso(state.changed_at)}" if state.changed_at else ""
+    until = f" until {iso(state.paused_until)}" if state.paused_until else ""
+    note = f" ({state.note})" if state.note else ""
+    return (
+        f"paused{who}{when}{until}{note}: this occurrence did not run; "
+        "`jobctl resume --catch-up` runs the occurrences missed while paused"
+    )
+
+
+def _run_pending(
+    request: RunRequest, deadline: float | None, request_id: str | None, get_connection: Callable[[], Conn]
+) -> None:
+    """buffer_one: run the occurrence that waited for this run, if the time left allows a whole run.
+
+    ``deadline`` is the Lambda's (None locally: no limit). Without the time, it keeps waiting
+    and the watchdog's catch-up runs it. Never raises: this run's own outcome stands.
+    """
+    job = request.job
+    if job.overlap is not registry.Overlap.BUFFER_ONE:
+        return
+    if deadline is not None and execution.remaining_ms(deadline) < job.timeout_s * 1000:
+        return
+    try:
+        conn = get_connection()
+        with transaction(conn, timeout_ms=10_000):
+            pending = schedule_state.take_pending(conn, job)
+        if pending is None:
+            return
+        budget = None if deadline is None else execution.remaining_ms(deadline) / 1000
+        logger.info("running the occurrence that waited", extra={"pending_as_of": iso(pending)})
+        trigger = Trigger.CATCHUP if request.trigger is Trigger.MANUAL else request.trigger
+        waited = RunRequest(job=job, as_of=pending, trigger=trigger)
+        run(waited, request_id=request_id, budget_s=budget, get_connection=get_connection)
+    except Exception as exc:  # a failure of the waiting run is recorded by its own run
+        logger.warning("the waiting occurrence did not succeed", extra={"error": str(translate(exc, what="it"))})
+
+
+def _may_wait(request: RunRequest) -> bool:
+    """Whether a run whose dependency is not met waits (recorded skipped) instead of failing."""
+    if request.trigger is Trigger.MANUAL or request.dry_run:
+        return False
+    return datetime.now(UTC) < request.as_of + request.job.dependency_deadline
 
 
 def _check_dependencies(conn: Conn, job: registry.Job, as_of: datetime, deadline: float) -> None:
@@ -285,6 +380,20 @@ def _close(
     logger.error("the run's outcome is not in cron_job_logs; its row will be closed as abandoned after its deadline")
 
 
+def _wait_for_dependency(
+    get_connection: Callable[[], Conn], request: RunRequest, log_id: int, started: float, error: JobsError
+) -> RunResult:
+    until = request.as_of + request.job.dependency_deadline
+    reason = (
+        f"waiting for a dependency until {iso(until)}: {error} "
+        "(retried by the watchdog's catch-up; a failure only after that time)"
+    )
+    _close(get_connection, log_id, Status.SKIPPED, reason, {"deferred": "dependency", "wait_until": iso(until)})
+    result = _result(request, Status.SKIPPED, log_id, started, reason=reason)
+    _observe(result)
+    return result
+
+
 def _fail(
     get_connection: Callable[[], Conn], request: RunRequest, log_id: int, started: float, exc: BaseException
 ) -> RunResult:
@@ -292,7 +401,26 @@ def _fail(
     _close(get_connection, log_id, Status.FAILED, str(error), {"error_type": error.kind, "sqlstate": error.sqlstate})
     result = _result(request, Status.FAILED, log_id, started, reason=str(error))
     _observe(result)
+    if not request.dry_run:
+        _pause_after_failures(get_connection, request.job)
     raise error from None
+
+
+def _pause_after_failures(get_connection: Callable[[], Conn], job: registry.Job) -> None:
+    """After ``pause_after_failures`` failed occurrences in a row, pause the job and alarm once."""
+    try:
+        conn = get_connection()
+        if not is_usable(conn):
+            return
+        failed = schedule_state.failed_occurrences(conn, job)
+        if failed < job.pause_after_failures:
+            return
+        note = f"paused after {failed} failed occurrences in a row; fix the cause, then `jobctl resume {job.name}`"
+        if schedule_state.auto_pause(conn, job, note=note):
+            logger.error("job paused after repeated failures", extra={"failed_occurrences": failed})
+            metrics.add_metric(name=METRIC_AUTO_PAUSED, unit="Count", value=1)
+    except Exception as exc:  # the database may be the cause of the failures: the alarms still see them
+        logger.warning("could not check the failure count", extra={"error": str(translate(exc, what="checking"))})
 
 
 def _result(

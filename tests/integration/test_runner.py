@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
-from shared import registry
+from shared import registry, schedule_state
 from shared.db import get_connection, reset_connection
-from shared.errors import DatabaseUnavailable, DependencyNotMet, JobFailed, JobTimeout, OverlapError
+from shared.errors import DatabaseUnavailable, DependencyNotMet, JobFailed, JobTimeout
 from shared.events import RunRequest, Trigger, parse_event
 from shared.observability import metrics
 from shared.runner import Status, run
@@ -115,55 +115,77 @@ def test_the_same_occurrence_delivered_twice_in_a_row_runs_once(db):
     assert [r["status"] for r in log_rows(db)] == ["succeeded", "skipped"]
 
 
+def deliver_all(requests, *, stagger_s: float = 0.0) -> list:
+    """Deliver the requests at once (each on its own thread); results or raised errors."""
+    results: list = []
+
+    def deliver(request):
+        try:
+            results.append(run(request))
+        except Exception as exc:
+            results.append(exc)
+
+    threads = []
+    for request in requests:
+        threads.append(threading.Thread(target=deliver, args=(request,)))
+        threads[-1].start()
+        threading.Event().wait(stagger_s)
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_the_same_occurrence_delivered_twice_concurrently_runs_once(db):
     # Given a slow job and two deliveries of the same occurrence at once
     set_mode(db, "sleep:1")
-    results: list = []
-
-    def deliver():
-        try:
-            results.append(run(scheduled()))
-        except OverlapError as exc:  # not known to have succeeded yet: Lambda delivers it again later
-            results.append(exc)
-
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    # Then exactly one did the work; the other is a skipped duplicate, raised for a later retry
-    [succeeded] = [r for r in results if not isinstance(r, OverlapError)]
-    [duplicate] = [r for r in results if isinstance(r, OverlapError)]
-    assert succeeded.status is Status.SUCCEEDED and "duplicate delivery" in str(duplicate)
+    results = deliver_all([scheduled(), scheduled()])
+    # Then exactly one did the work; the other is a skipped duplicate, raised for no retry
+    # (if the holder died, the watchdog's catch-up runs the occurrence: it is marked deferred)
+    assert sorted(r.status for r in results) == [Status.SKIPPED, Status.SUCCEEDED]
+    [duplicate] = [r for r in results if r.status is Status.SKIPPED]
+    assert "duplicate delivery" in duplicate.reason
     assert effects(db) == 1
-    assert sorted(r["status"] for r in log_rows(db)) == ["skipped", "succeeded"]
-    # and that later retry finds the occurrence succeeded
+    skipped = next(r for r in log_rows(db) if r["status"] == "skipped")
+    assert skipped["metadata"]["deferred"] == "duplicate"
+    # and a later delivery finds the occurrence succeeded
     assert run(scheduled()).status is Status.SKIPPED and effects(db) == 1
 
 
-def test_two_different_occurrences_concurrently_one_is_skipped_as_overlap(db):
+def test_overlap_policy_skip_drops_the_occurrence_without_raising(db):
+    # Given a job whose next occurrence covers a missed one
+    job = dataclasses.replace(PROBE, overlap=registry.Overlap.SKIP)
     set_mode(db, "sleep:1")
-    outcomes: list = []
-
-    def deliver(as_of):
-        try:
-            outcomes.append(run(scheduled(as_of)))
-        except OverlapError as exc:
-            outcomes.append(exc)
-
-    first = threading.Thread(target=deliver, args=(AS_OF,))
-    first.start()
-    threading.Event().wait(0.3)
-    second = threading.Thread(target=deliver, args=(AS_OF + timedelta(hours=1),))
-    second.start()
-    first.join()
-    second.join()
-    # Then the second occurrence was recorded as skipped (overlap) and raised for Lambda to retry
+    # When the next occurrence arrives while the previous one still runs
+    results = deliver_all([scheduled(job=job), scheduled(AS_OF + timedelta(hours=1), job=job)], stagger_s=0.3)
+    # Then it is recorded skipped by the policy, nothing is raised (no Lambda retry, no dead letter)
+    assert not [r for r in results if isinstance(r, Exception)]
     assert effects(db) == 1
-    assert any(isinstance(o, OverlapError) and "overlap: run #" in str(o) for o in outcomes)
+    skipped = next(r for r in log_rows(db) if r["status"] == "skipped")
+    assert skipped["error_message"].startswith("overlap: run #") and "overlap policy (skip)" in skipped["error_message"]
+    assert skipped["metadata"]["overlap"] == "skip" and "deferred" not in skipped["metadata"]
+
+
+def test_overlap_policy_buffer_one_runs_the_waiting_occurrence_when_the_holder_ends(db):
+    # Given a buffer_one job still running its 00:00 occurrence
+    set_mode(db, "sleep:1")
+    # When the 01:00 and 02:00 occurrences arrive meanwhile
+    results = deliver_all(
+        [scheduled(), scheduled(AS_OF + timedelta(hours=1)), scheduled(AS_OF + timedelta(hours=2))], stagger_s=0.3
+    )
+    # Then nothing is raised, 01:00 waited and ran right after 00:00, and 02:00 (the queue holds one)
+    # is left deferred for the watchdog's catch-up
+    assert not [r for r in results if isinstance(r, Exception)]
     rows = log_rows(db)
-    assert sorted(r["status"] for r in rows) == ["skipped", "succeeded"]
-    assert next(r for r in rows if r["status"] == "skipped")["error_message"].startswith("overlap:")
+    ran = [r["as_of"] for r in rows if r["status"] == "succeeded"]
+    assert ran == [AS_OF, AS_OF + timedelta(hours=1)]
+    skipped = {r["as_of"]: r["metadata"] for r in rows if r["status"] == "skipped"}
+    assert skipped[AS_OF + timedelta(hours=1)]["overlap"] == "buffered"
+    assert (skipped[AS_OF + timedelta(hours=2)]["overlap"], skipped[AS_OF + timedelta(hours=2)]["deferred"]) == (
+        "dropped",
+        "overlap",
+    )
+    assert effects(db) == 2
+    assert schedule_state.state(db, PROBE).pending_as_of is None
 
 
 def test_a_manual_overlap_is_skipped_without_raising(db):
@@ -174,6 +196,44 @@ def test_a_manual_overlap_is_skipped_without_raising(db):
     result = run(RunRequest(job=PROBE, as_of=AS_OF + timedelta(minutes=5), trigger=Trigger.MANUAL))
     thread.join()
     assert result.status is Status.SKIPPED and result.reason.startswith("overlap:")
+
+
+def test_a_paused_job_skips_its_scheduled_deliveries_but_runs_by_hand(db):
+    # Given the job paused by an operator with a note
+    schedule_state.pause(db, PROBE, by="alice", note="investigating INC-42")
+    # When its scheduled occurrence arrives
+    result = run(scheduled())
+    # Then it is recorded skipped, saying who paused it and why, and nothing ran
+    assert result.status is Status.SKIPPED and "paused by alice" in result.reason and "INC-42" in result.reason
+    assert log_rows(db)[-1]["metadata"]["deferred"] == "paused" and effects(db) == 0
+    # And a manual run still runs; after resume the schedule runs again
+    assert run(RunRequest(job=PROBE, as_of=AS_OF, trigger=Trigger.MANUAL)).status is Status.SUCCEEDED
+    schedule_state.resume(db, PROBE, by="alice")
+    assert run(scheduled(AS_OF + timedelta(hours=1))).status is Status.SUCCEEDED
+
+
+def test_a_pause_until_a_time_ends_by_itself(db):
+    schedule_state.pause(db, PROBE, by="alice", until=datetime.now(UTC) - timedelta(seconds=1))
+    assert run(scheduled()).status is Status.SUCCEEDED
+
+
+def test_repeated_failures_pause_the_job_once_with_one_metric(db):
+    # Given a job that pauses after 2 failed occurrences
+    job = dataclasses.replace(PROBE, pause_after_failures=2)
+    set_mode(db, "fail")
+    metrics.clear_metrics()
+    # When one occurrence fails twice (a retry), then the next occurrence fails
+    for as_of in (AS_OF, AS_OF, AS_OF + timedelta(hours=1)):
+        with pytest.raises(JobFailed):
+            run(scheduled(as_of, job=job))
+    # Then the job paused itself, recording why, and one JobAutoPaused metric was emitted
+    state = schedule_state.state(db, job)
+    assert state.paused and state.changed_by == "runner" and "2 failed occurrences" in state.note
+    assert metrics.metric_set["JobAutoPaused"]["Value"] == [1.0]
+    [change] = schedule_state.changes(db, [job], datetime.now(UTC))[job.name]
+    assert change.action == "auto-pause"
+    # And the next occurrence is skipped as paused, without a second alarm
+    assert run(scheduled(AS_OF + timedelta(hours=2), job=job)).status is Status.SKIPPED
 
 
 def test_a_failed_occurrence_is_logged_raised_and_may_be_retried(db):
@@ -197,9 +257,8 @@ def test_a_crashed_run_blocks_until_its_deadline_then_is_closed_as_abandoned(db)
                   VALUES ('probe-job', 'running', 'schedule', %s, clock_timestamp() + interval '1 hour')""",
         (AS_OF,),
     )
-    # When the next occurrence arrives: it is an overlap
-    with pytest.raises(OverlapError):
-        run(scheduled(AS_OF + timedelta(hours=1)))
+    # When the next occurrence arrives: it is an overlap, recorded and not raised
+    assert run(scheduled(AS_OF + timedelta(hours=1))).status is Status.SKIPPED
     # Given the deadline passed
     db.execute(
         "UPDATE cron_job_logs SET deadline_at = clock_timestamp() - interval '1 second' WHERE status = 'running'"
@@ -322,6 +381,23 @@ def test_dependency_not_met_fails_with_a_message_naming_it(db):
     assert "needs update-user-streaks for 2026-11-27" in str(info.value)
     assert effects(db) == 0
     assert log_rows(db)[0]["metadata"]["error_type"] == "DependencyNotMet"
+
+
+def test_a_dependency_not_met_waits_until_its_deadline_without_failing(db):
+    # Given a dependent job whose dependency has not run, for an occurrence that just came
+    dependent = dataclasses.replace(PROBE, depends_on=("update-user-streaks",), dependency_deadline=timedelta(hours=2))
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    # When its scheduled delivery arrives
+    result = run(scheduled(now, job=dependent))
+    # Then it is recorded skipped (waiting), nothing raised: no Lambda retry, no dead letter
+    assert result.status is Status.SKIPPED and result.reason.startswith("waiting for a dependency until")
+    [row] = log_rows(db)
+    assert row["metadata"]["deferred"] == "dependency" and effects(db) == 0
+    # And a manual run, or a delivery past the deadline, fails as before
+    with pytest.raises(DependencyNotMet):
+        run(RunRequest(job=dependent, as_of=now, trigger=Trigger.MANUAL))
+    with pytest.raises(DependencyNotMet):
+        run(scheduled(now - timedelta(hours=3), job=dependent))
 
 
 # --------------------------------------------------------------------------- exactly once, the last line of defence
