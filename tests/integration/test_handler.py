@@ -23,7 +23,6 @@ from shared.errors import (
     JobFailed,
     JobsError,
     JobTimeout,
-    OverlapError,
     ValidationError,
 )
 from shared.observability import logger, metrics
@@ -222,16 +221,6 @@ def time_the_job_out(conn, db_url, stack, monkeypatch):
     return JobTimeout, "failed", "cancelled after reaching its time budget"
 
 
-def overlap_the_job(conn, db_url, stack, monkeypatch):
-    """An earlier occurrence of the job is still running (its deadline not reached)."""
-    conn.execute(
-        """INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
-           VALUES (%s, 'running', 'schedule', '2026-11-27 23:45+00', clock_timestamp() + interval '1 hour')""",
-        (JOB,),
-    )
-    return OverlapError, "skipped", "overlap: run #"
-
-
 def leave_its_dependency_undone(conn, db_url, stack, monkeypatch):
     """calculate-daily-metrics needs yesterday's streaks, which were never computed."""
     monkeypatch.setenv("JOB_NAME", "calculate-daily-metrics")
@@ -241,7 +230,6 @@ def leave_its_dependency_undone(conn, db_url, stack, monkeypatch):
 FAILURES = {
     "failed job": fail_the_job,
     "timeout": time_the_job_out,
-    "scheduled overlap": overlap_the_job,
     "unmet dependency": leave_its_dependency_undone,
 }
 
@@ -249,7 +237,7 @@ FAILURES = {
 @pytest.mark.parametrize("failure", FAILURES)
 def test_every_job_failure_is_raised_to_lambda(env, conn, db_url, monkeypatch, failure):
     # Given a scheduled occurrence that cannot do its work (a failing job, a lock held past the
-    # budget, an earlier run still in progress, a dependency not done)
+    # budget, a dependency not done past its dependency deadline)
     setup = FAILURES[failure]
     with contextlib.ExitStack() as stack:
         expected, status, message = setup(conn, db_url, stack, monkeypatch)
@@ -263,3 +251,19 @@ def test_every_job_failure_is_raised_to_lambda(env, conn, db_url, monkeypatch, f
     # ... after the run log recorded it under the invocation's request id
     [row] = conn.execute("SELECT * FROM cron_job_logs WHERE request_id = %s", (context.aws_request_id,)).fetchall()
     assert row["status"] == status and message in row["error_message"]
+
+
+def test_a_scheduled_overlap_is_recorded_and_returned_never_raised(env, conn):
+    # Given an earlier occurrence of the job still running (its deadline not reached)
+    conn.execute(
+        """INSERT INTO cron_job_logs (job_name, status, trigger, as_of, deadline_at)
+           VALUES (%s, 'running', 'schedule', '2026-11-27 23:45+00', clock_timestamp() + interval '1 hour')""",
+        (JOB,),
+    )
+    # When EventBridge delivers the next occurrence
+    context = FakeLambdaContext()
+    result = handler(event("scheduled_event.json"), context)
+    # Then it returns (no Lambda retry, no dead letter): skipped by the job's overlap policy (skip)
+    assert result["status"] == "skipped" and "overlap policy (skip)" in result["reason"]
+    [row] = conn.execute("SELECT * FROM cron_job_logs WHERE request_id = %s", (context.aws_request_id,)).fetchall()
+    assert row["status"] == "skipped" and row["metadata"]["overlap"] == "skip"
