@@ -12,8 +12,11 @@ from constructs import Construct
 
 from cdk.database_access import DatabaseAccess
 from cdk.lambda_function import python_function
+from shared.registry import JOBS
 
 HANDLER = "functions.watchdog.handler"
+#: Lambda's maximum: a catch-up of database-maintenance (630 s) fits, and shorter ones after it.
+CATCHUP_TIMEOUT_S = 900
 INTERVAL = Duration.minutes(15)
 
 
@@ -38,10 +41,11 @@ class MissedRunWatchdog(Construct):
             code=code,
             handler=HANDLER,
             function_name=f"{name_prefix}scheduled-jobs-watchdog",
-            description="Missed-run watchdog: checks every 15 minutes that each job's last due "
-            "occurrence left a cron_job_logs row",
-            memory_mb=256,
-            timeout_s=60,
+            description="Watchdog: every 15 minutes, catches up the occurrences inside their job's "
+            "catch-up window that left no run, and reports older misses",
+            # catch-up runs the jobs in-process (shared/catchup.py): room for the largest and longest
+            memory_mb=max(job.memory_mb for job in JOBS),
+            timeout_s=CATCHUP_TIMEOUT_S,
             database=database,
             log_retention=log_retention,
             # A check is superseded by the next one in 15 minutes: no retry, no stale event.

@@ -18,7 +18,7 @@ METRIC_SUCCEEDED = "RunsSucceeded"
 METRIC_FAILED = "RunsFailed"
 METRIC_SKIPPED = "RunsSkipped"
 METRIC_DURATION = "DurationMs"
-#: Emitted by the watchdog: 1 when the job's last scheduled occurrence left no run.
+#: Emitted by the watchdog: how many occurrences fell outside the catch-up window unrun.
 METRIC_MISSED = "MissedRuns"
 #: Emitted once (value 1) by the runner when a job pauses itself after repeated failures.
 METRIC_AUTO_PAUSED = "JobAutoPaused"

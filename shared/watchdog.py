@@ -1,23 +1,33 @@
-"""Missed-run detection: did every job run when its schedule said it should have?
+"""Missed-run detection: did every occurrence inside its job's catch-up window leave a run?
 
 Neither pg_cron nor EventBridge says when an occurrence never ran (a disabled rule, a
-deleted permission, a throttled or undeliverable event, a function that crashed before
-it wrote its log row). The watchdog Lambda, scheduled every 15 minutes, asks the run log:
-for each registry job, the latest occurrence old enough that its run must have started
-(the grace period) should have a ``cron_job_logs`` row. It emits ``MissedRuns`` = 1 or 0
-per job, and a heartbeat so that a watchdog which stops reporting alarms too.
+deleted permission, a throttled or undeliverable event, an outage, a function that crashed
+before it wrote its log row). The watchdog asks the run log, for each registry job:
+
+- which occurrences were due: every fire time since the first deploy (or ``since``), on the
+  schedule in force at that time (``jobctl reschedule``), leaving out those that fell
+  inside a pause (unless ``resume --catch-up``), up to the grace period before ``now``;
+  for a job whose latest occurrence supersedes the earlier ones (``catchup_latest_only``)
+  only the latest;
+- which of them are not settled: no row, or only rows that leave the occurrence still to
+  run (see ``occurrence_status`` in ``shared/sql/queries/watchdog.sql``). An occurrence
+  pg_cron ran (before the job's cutover) or still runs is not the runner's to miss: pg_cron
+  logs under the guide's function name at the time it started, so it cannot be matched.
+
+Those inside the job's ``catchup_window`` are caught up (``shared.catchup``); those older
+are missed: reported, and counted in ``MissedRuns`` (dimensions service, job), which alarms.
+Nothing here writes. A heartbeat metric makes a watchdog that stops reporting alarm too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-
-from shared import cutover, queries
-from shared.cron import previous_fire_time
+from shared import cutover, queries, schedule_state
+from shared.db import Conn
 from shared.naming import JOB_DIMENSION, METRIC_MISSED, SERVICE
 from shared.registry import JOBS, Job
 
@@ -29,6 +39,12 @@ START_GRACE = timedelta(minutes=10)
 #: Occurrences this soon after the first migration may fall between the migration and the
 #: creation of the rules in the same first deploy: not expected either.
 DEPLOY_SLACK = timedelta(minutes=10)
+#: How far back misses (outside the catch-up window) are still reported.
+LOOKBACK = timedelta(days=35)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def grace(job: Job) -> timedelta:
@@ -36,67 +52,121 @@ def grace(job: Job) -> timedelta:
     return timedelta(seconds=job.lambda_timeout_s) + START_GRACE
 
 
-def expected_occurrences(
-    now: datetime, since: datetime | None, jobs: Iterable[Job] = JOBS
-) -> dict[str, datetime | None]:
-    """Per job, the latest occurrence that must have a run by ``now`` (None: none expected yet)."""
-    expected: dict[str, datetime | None] = {}
-    for job in jobs:
-        occurrence = previous_fire_time(job.cron, now - grace(job))
-        if since is not None and occurrence < since + DEPLOY_SLACK:
-            expected[job.name] = None
-        else:
-            expected[job.name] = occurrence
-    return expected
+@dataclass(frozen=True)
+class Due:
+    """An occurrence that was due and is not settled."""
+
+    job: str
+    as_of: datetime
+    in_window: bool
+    logged: int
+    """How many rows it has (0: it never ran; more: only skips that left it to run, or an abandoned run)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job, "as_of": iso(self.as_of), "in_window": self.in_window, "logged_rows": self.logged}
 
 
-def without_pg_cron(conn: psycopg.Connection[Any], expected: dict[str, datetime | None]) -> dict[str, datetime | None]:
-    """``expected`` less the occurrences pg_cron ran (before the job's cutover) or still runs.
+@dataclass
+class Check:
+    """What the watchdog found at ``now``."""
 
-    pg_cron's runs log under the guide's function name at the time they started, not at
-    the occurrence, so they cannot be matched; and they are not the runner's to miss.
-    """
-    handover = cutover.Handover.load(conn, list(expected))
-    return {name: None if at is not None and handover.pg_cron_owns(name, at) else at for name, at in expected.items()}
+    now: datetime
+    since: datetime | None
+    jobs: tuple[Job, ...]
+    due: list[Due] = field(default_factory=list)
+    """Every unsettled occurrence, in time order then registry order."""
+    paused: dict[str, str] = field(default_factory=dict)
+    """Jobs paused now, with the note."""
+    busy: dict[str, int] = field(default_factory=dict)
+    """Jobs with a run in progress, with its run id."""
+
+    @property
+    def to_catch_up(self) -> list[Due]:
+        return [d for d in self.due if d.in_window]
+
+    @property
+    def missed(self) -> list[Due]:
+        return [d for d in self.due if not d.in_window]
+
+    def missed_counts(self) -> dict[str, int]:
+        """Per job, how many occurrences fell outside the catch-up window unrun (the metric)."""
+        counts = {job.name: 0 for job in self.jobs}
+        for d in self.missed:
+            counts[d.job] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "now": iso(self.now),
+            "since": None if self.since is None else iso(self.since),
+            "to_catch_up": [d.to_dict() for d in self.to_catch_up],
+            "missed": [d.to_dict() for d in self.missed],
+            "paused": self.paused,
+            "running": self.busy,
+        }
 
 
-def missed_runs(conn: psycopg.Connection[Any], now: datetime) -> dict[str, datetime | None]:
-    """Per registry job, the occurrence that left no run row by ``now``, or None when none did.
+def monitoring_since(conn: Conn) -> datetime | None:
+    row = conn.execute(queries.load("watchdog")["monitoring_since"]).fetchone()
+    return row["since"] if row else None
 
-    Pure but for reading the database: nothing is written.
-    """
+
+def expected(job: Job, history: list[schedule_state.Change], now: datetime, since: datetime | None) -> list[datetime]:
+    """The occurrences of ``job`` that must have a run by ``now`` and are still watched."""
+    last = now - grace(job)
+    lookback = job.catchup_window if job.catchup_latest_only else max(job.catchup_window, LOOKBACK)
+    start = now - lookback
+    if since is not None:
+        start = max(start, since + DEPLOY_SLACK)
+    if start > last:
+        return []
+    occurrences = schedule_state.expected_occurrences(job, history, start, last + timedelta(microseconds=1))
+    return occurrences[-1:] if job.catchup_latest_only else occurrences
+
+
+def check(conn: Conn, now: datetime, *, since: datetime | None = None, jobs: Iterable[Job] = JOBS) -> Check:
+    """Every unsettled occurrence at ``now``; ``since`` overrides the first deploy's time."""
+    jobs = tuple(jobs)
+    now = now.astimezone(UTC)
+    since = since if since is not None else monitoring_since(conn)
+    history = schedule_state.changes(conn, jobs, now)
+    handover = cutover.Handover.load(conn, [job.name for job in jobs])
+    pairs = [
+        (job, at)
+        for job in jobs
+        for at in expected(job, history[job.name], now, since)
+        if not handover.pg_cron_owns(job.name, at)
+    ]
     sql = queries.load("watchdog")
-    row = conn.execute(sql["monitoring_since"]).fetchone()
-    since = row["since"] if row else None
-    expected = without_pg_cron(conn, expected_occurrences(now, since))
-    due = {name: at for name, at in expected.items() if at is not None}
-    logged = conn.execute(
-        sql["logged_occurrences"],
-        {"job_names": list(due), "as_ofs": list(due.values())},
+    rows = conn.execute(
+        sql["occurrence_status"],
+        {"job_names": [job.name for job, _ in pairs], "as_ofs": [at for _, at in pairs]},
     ).fetchall()
-    ran = {(r["job_name"], r["as_of"]) for r in logged}
-    return {name: (at if at is not None and (name, at) not in ran else None) for name, at in expected.items()}
+    status = {(r["job_name"], r["as_of"]): r for r in rows}
+    order = {job.name: i for i, job in enumerate(jobs)}
+    result = Check(now=now, since=since, jobs=jobs)
+    for job, at in pairs:
+        row = status[(job.name, at)]
+        if not row["settled"]:
+            result.due.append(Due(job.name, at, in_window=at >= now - job.catchup_window, logged=row["logged"]))
+    result.due.sort(key=lambda d: (d.as_of, order[d.job]))
+    for name, state in schedule_state.states(conn, jobs).items():
+        if state.is_paused(now):
+            result.paused[name] = state.note or ""
+    names = set(order)
+    result.busy = {r["job_name"]: r["id"] for r in conn.execute(sql["running"]).fetchall() if r["job_name"] in names}
+    return result
 
 
-def check(now: datetime) -> dict[str, datetime | None]:
-    """:func:`missed_runs` on the process's connection, reconnecting once if it went stale."""
-    from shared.db import get_connection, reconnect
-
-    try:
-        return missed_runs(get_connection(), now)
-    except psycopg.OperationalError:
-        return missed_runs(reconnect(), now)
-
-
-def emit_metrics(missed: dict[str, datetime | None], namespace: str) -> None:
-    """``MissedRuns`` per job (dimensions service, job) and the heartbeat (service)."""
+def emit_metrics(missed: dict[str, int], namespace: str) -> None:
+    """``MissedRuns`` per job (dimensions service, job: how many occurrences) and the heartbeat (service)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    for name, occurrence in missed.items():
+    for name, count in missed.items():
         with single_metric(
             name=METRIC_MISSED,
             unit=MetricUnit.Count,
-            value=0 if occurrence is None else 1,
+            value=count,
             namespace=namespace,
             default_dimensions={"service": SERVICE, JOB_DIMENSION: name},
         ):

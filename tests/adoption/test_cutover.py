@@ -143,12 +143,12 @@ def test_the_watchdog_does_not_expect_the_occurrences_pg_cron_ran_before_the_cut
     conn.execute("UPDATE schema_migrations SET applied_at = %s", (now - timedelta(days=30),))
     for job in registry.JOBS:
         record_cutover(conn, job.name, utc(2026, 3, 2, 12, 5))
-    # When the watchdog looks at 12:20 and at 12:35 (nothing logged by the runner)
-    # Then the latest occurrences before 12:05 (pg_cron's) are not missed; 12:15 is
-    assert set(watchdog.missed_runs(conn, now).values()) == {None}
-    later = watchdog.missed_runs(conn, utc(2026, 3, 2, 12, 40))
-    assert later["cleanup-expired-sessions"] == utc(2026, 3, 2, 12, 15)
-    assert later["update-leaderboards"] is None  # 12:00 was pg_cron's
+    # When the watchdog looks at 12:20 and at 12:40 (nothing logged by the runner)
+    # Then the occurrences before 12:05 (pg_cron's) are neither missed nor caught up; 12:15 is due
+    found = watchdog.check(conn, now)
+    assert found.due == []
+    later = watchdog.check(conn, utc(2026, 3, 2, 12, 40))
+    assert [(d.job, d.as_of) for d in later.due] == [("cleanup-expired-sessions", utc(2026, 3, 2, 12, 15))]
 
 
 # --------------------------------------------------------------------------- the real pg_cron

@@ -352,6 +352,8 @@ def test_watchdog_runs_every_15_minutes_with_the_same_secret(synth):
     fn = synth.resources[synth.logical_id(watchdog.function)]["Properties"]
     assert fn["Handler"] == "functions.watchdog.handler"
     assert fn["FunctionName"] == "scheduled-jobs-watchdog"
+    # it runs catch-ups in-process: the longest job (database-maintenance, 630 s) fits, with the largest memory
+    assert (fn["Timeout"], fn["MemorySize"]) == (900, 512)
     assert fn["Environment"]["Variables"]["DATABASE_SECRET_ARN"] == {"Ref": secret_id(synth)}
     rule = synth.resources[synth.logical_id(watchdog.rule)]["Properties"]
     assert rule["ScheduleExpression"] == "rate(15 minutes)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 
@@ -108,14 +109,43 @@ def test_an_operator_secret_that_is_wrong_fails_the_deploy(database):
 
 
 def test_watchdog_handler_reports_missed_runs_and_emits_metrics(database, db_url, conn, capsys):
-    # Given a database deployed long ago where nothing has run
+    # Given a database deployed long ago where nothing has run, and a check with 60 s left
     conn.execute("UPDATE schema_migrations SET applied_at = '2020-01-01'")
     database(db_url)
     # When the watchdog runs now
     result = watchdog.handler({"source": "aws.events", "time": "2026-11-28T12:00:00Z"}, FakeLambdaContext())
-    # Then every job's latest due occurrence is reported missed, with one metric line per job + heartbeat
+    # Then the older occurrences of the non-superseding jobs are reported missed, the recent ones are
+    # left for a check with time enough to run them, and each job has a metric line, plus the heartbeat
     assert result["checked"] == len(registry.JOBS)
-    assert set(result["missed"]) == set(registry.BY_NAME)
+    superseding = {job.name for job in registry.JOBS if job.catchup_latest_only}
+    assert {m["job"] for m in result["missed"]} == set(registry.BY_NAME) - superseding
+    assert {c["status"] for c in result["caught_up"]} == {"later"}
+    assert {c["job"] for c in result["caught_up"]} >= superseding
     out = capsys.readouterr().out
     assert out.count('"MissedRuns"') >= len(registry.JOBS)
     assert '"WatchdogChecks"' in out
+    assert conn.execute("SELECT count(*) AS n FROM cron_job_logs").fetchone()["n"] == 0
+
+
+@dataclass
+class LongContext(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def test_watchdog_handler_catches_up_each_job_with_its_own_metrics(database, db_url, conn, capsys):
+    # Given a database first deployed two hours ago, where nothing has run since
+    conn.execute("UPDATE schema_migrations SET applied_at = now() - interval '2 hours'")
+    database(db_url)
+    # When the watchdog runs with time enough
+    result = watchdog.handler({}, LongContext())
+    # Then each occurrence due since then ran once, with trigger catchup ...
+    assert result["caught_up"] and {c["status"] for c in result["caught_up"]} == {"succeeded"}
+    rows = conn.execute("SELECT job_name, as_of, trigger, status FROM cron_job_logs").fetchall()
+    assert {(r["job_name"], r["trigger"], r["status"]) for r in rows} == {
+        (c["job"], "catchup", "succeeded") for c in result["caught_up"]
+    }
+    assert len(rows) == len(result["caught_up"]) and result["missed"] == []
+    # ... and each run's metrics were flushed under its own job
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RunsSucceeded"' in line]
+    assert sorted(b["job"] for b in blobs) == sorted(c["job"] for c in result["caught_up"])

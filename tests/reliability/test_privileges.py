@@ -14,12 +14,12 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from shared import registry
+from shared import registry, schedule_state
 from shared.db import connect, get_connection
 from shared.events import RunRequest, Trigger
 from shared.migrations import FUNCTIONS_DIR, MIGRATIONS_DIR, discover, migrate
 from shared.runner import Status, run
-from shared.watchdog import missed_runs
+from shared.watchdog import check
 from tests.factories import make_user, record_activity, utc
 from tests.reliability.conftest import JOB_ROLE, as_user
 
@@ -95,10 +95,14 @@ def test_the_job_role_runs_failures_skips_and_the_watchdog(conn, job_user_url, r
     )
     statuses = [r["status"] for r in conn.execute("SELECT status FROM cron_job_logs ORDER BY id").fetchall()]
     assert statuses == ["failed", "succeeded", "skipped", "failed", "succeeded"]
-    # and the watchdog can read what it needs
+    # and the watchdog can read what it needs, and the runner can buffer an occurrence and pause a job
     with connect(job_user_url) as role_conn:
-        missed = missed_runs(role_conn, AS_OF)
-    assert set(missed) == {job.name for job in registry.JOBS}
+        found = check(role_conn, AS_OF)
+        assert {job.name for job in found.jobs} == {job.name for job in registry.JOBS}
+        assert schedule_state.buffer(role_conn, streaks, AS_OF) is True
+        assert schedule_state.take_pending(role_conn, streaks) == AS_OF
+        assert schedule_state.auto_pause(role_conn, streaks, note="three failures") is True
+        assert schedule_state.state(role_conn, streaks).paused
 
 
 APP_TABLES = [
