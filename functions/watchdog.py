@@ -33,6 +33,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
         # each run's metrics carry its own job dimension: flush them one run at a time
         after_run=lambda: metrics.flush_metrics(raise_on_empty_metrics=False),
+        request_id=context.aws_request_id,
     )
     if outcomes:
         found = _check(datetime.now(UTC))

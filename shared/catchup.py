@@ -51,10 +51,12 @@ def catch_up(
     remaining_s: Callable[[], float] | None = None,
     after_run: Callable[[], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    request_id: str | None = None,
 ) -> list[Outcome]:
     """Run every occurrence of ``found.to_catch_up`` that can run now; one :class:`Outcome` each.
 
-    ``after_run`` is called after each run (the Lambda flushes that run's metrics there).
+    ``after_run`` is called after each run (the Lambda flushes that run's metrics there);
+    ``request_id`` goes on each run's row (the watchdog Lambda's, to find its log lines).
     """
     outcomes: list[Outcome] = []
     for due in found.to_catch_up:
@@ -69,7 +71,7 @@ def catch_up(
         else:
             request = RunRequest(job=job, as_of=due.as_of, trigger=Trigger.CATCHUP)
             try:
-                result = runner.run(request, budget_s=budget, get_connection=get_connection)
+                result = runner.run(request, request_id=request_id, budget_s=budget, get_connection=get_connection)
                 outcome = Outcome(due.job, due.as_of, result.status.value, result.reason, result.log_id)
             except JobsError as exc:  # recorded by the runner (failed row, metrics)
                 outcome = Outcome(due.job, due.as_of, "failed", str(exc))

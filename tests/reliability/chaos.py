@@ -8,7 +8,11 @@ deliver it:
   same event: one minute later, then two minutes later; after the third failure the event
   goes to the dead-letter queue and an operator re-drives it (15 minutes later, again until
   it succeeds: counted in ``redrives``). An attempt that returned (succeeded or skipped)
-  ends the chain, as on Lambda.
+  ends the chain, as on Lambda. If it returned a skip that left its occurrence to run (a
+  duplicate delivery that met a run which then died: ``metadata.deferred``), the watchdog's
+  checks, every 15 minutes, find it (:func:`shared.watchdog.check`) once the dead run's
+  deadline has passed and catch it up (:func:`shared.catchup.catch_up`, trigger ``catchup``):
+  counted in ``catchups``. Nothing routine raises, so nothing routine is dead-lettered.
 - time is simulated: the clock of each attempt is the occurrence's time plus the retry
   delays, and a ``running`` row's deadline is judged in that clock (its claim time is
   carried in the request id), so a deadline expires exactly when it would have on AWS.
@@ -50,7 +54,7 @@ from psycopg.types.json import Jsonb
 from functions.handler import RESERVE_S, handler
 from jobctl.local import LambdaContext
 from jobctl.schedules import Occurrence, occurrences
-from shared import execution, registry
+from shared import catchup, execution, registry, watchdog
 from shared.db import close_quietly, connect, get_connection, is_usable, reset_connection
 from shared.errors import JobsError
 from shared.observability import metrics
@@ -58,6 +62,7 @@ from shared.observability import metrics
 #: Lambda's asynchronous retries: one minute after the first failure, two after the second.
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=2))
 REDRIVE_DELAY = timedelta(minutes=15)
+WATCHDOG_INTERVAL = timedelta(minutes=15)
 TIMEOUT_BUDGET_S = 1.0
 LOCK_RELEASE_S = 2.5  # the timed-out run's failure can be recorded once the lock is gone
 CONCURRENT_HOLD_S = 0.5  # the delivery that got the slot works this long, so the others meet it
@@ -137,7 +142,8 @@ class FailingFault(Fault):
         [row] = rows
         if row["status"] == "skipped" and not inj.evidence.get("work_started"):
             # the attempt met its occurrence still held by an earlier attempt that died before
-            # that one's deadline: it did no work (so the fault was not injected) and raised
+            # that one's deadline: it did no work (so the fault was not injected) and returned,
+            # leaving the occurrence to the watchdog's catch-up
             assert (row["error_message"] or "").startswith(
                 f"duplicate delivery: occurrence {iso(inj.as_of)} is already running"
             ), where
@@ -345,6 +351,7 @@ class Report:
     attempts: int = 0
     redrives: list[tuple[str, datetime, str]] = field(default_factory=list)  # (job, as_of, request id)
     injections: list[Injection] = field(default_factory=list)
+    catchups: list[tuple[str, datetime, str]] = field(default_factory=list)  # (job, as_of, request id)
     skipped_returns: int = 0
     seconds: float = 0.0
 
@@ -432,6 +439,7 @@ class Simulation:
         self._ctl: psycopg.Connection | None = None
         self._local = threading.local()  # this thread's attempt: its request id and fault
         self._n = 0
+        self.start: datetime | None = None  # the window's start: when the watchdog expects occurrences from
 
     # ------------------------------------------------------------------ plumbing
 
@@ -577,6 +585,8 @@ class Simulation:
             if redrive:
                 self.report.redrives.append((occ.job, occ.at, rid))
             returned, took = self.attempt(occ, rid, fault, inj)
+            if returned and self.left_to_run(occ):
+                return rids + self.watchdog(occ, at + took)
             if returned:
                 return rids
             failures += 1
@@ -610,9 +620,51 @@ class Simulation:
             raise errors[0]
         self.report.deliveries += copies
         for rid in rids:
-            if not outcome[rid]:  # e.g. recorded as a duplicate and raised: retried like any failure
+            if not outcome[rid]:  # raised: retried like any failure
                 self.chain(occ, occ.at + timedelta(seconds=1) + RETRY_DELAYS[0], [], "retry", already_failed=1)
+        if self.left_to_run(occ):
+            self.watchdog(occ, occ.at + timedelta(seconds=1))
         return rids
+
+    def left_to_run(self, occ: Occurrence) -> bool:
+        """The occurrence has not succeeded, and its latest row is a skip that leaves it to run."""
+        row = (
+            self.ctl()
+            .execute(
+                """SELECT NOT EXISTS (SELECT 1 FROM cron_job_logs WHERE job_name = %(j)s AND as_of = %(a)s
+                                     AND status = 'succeeded')
+                      AND (SELECT metadata ? 'deferred' FROM cron_job_logs WHERE job_name = %(j)s AND as_of = %(a)s
+                            ORDER BY id DESC LIMIT 1) AS left""",
+                {"j": occ.job, "a": occ.at},
+            )
+            .fetchone()
+        )
+        return bool(row and row["left"])
+
+    def watchdog(self, occ: Occurrence, at: datetime) -> list[str]:
+        """The watchdog's checks every 15 minutes from ``at``, until one catches the occurrence up."""
+        job = registry.get(occ.job)
+        rids = []
+        for _ in range(12):
+            at += WATCHDOG_INTERVAL
+            self.expire(at)
+            found = watchdog.check(self.ctl(), at, since=self.start, jobs=[job])
+            mine = [d for d in found.to_catch_up if d.as_of == occ.at]
+            if not mine:
+                continue  # not due yet (grace), or its holder still runs
+            rid = self._rid("catchup", at)
+            rids.append(rid)
+            self.report.catchups.append((occ.job, occ.at, rid))
+            self._local.rid = rid
+            try:
+                [outcome] = catchup.catch_up(
+                    dataclasses.replace(found, due=mine), request_id=rid, after_run=metrics.clear_metrics
+                )
+            finally:
+                self._local.rid = None
+            if outcome.status == "succeeded":
+                return rids
+        raise AssertionError(f"{occ.job} {iso(occ.at)} was never caught up: {rids}")
 
     # ------------------------------------------------------------------ the simulation
 
@@ -628,6 +680,7 @@ class Simulation:
                 else make_plan(plan_list, self.seed, per_job=self.per_job, kinds=self.kinds, minimum=self.minimum)
             )
         self.ctl().execute(EXECUTIONS_SQL)
+        self.start = start
         started = time.monotonic()
         hour: datetime | None = None
         saved_job_name = os.environ.get("JOB_NAME")

@@ -133,7 +133,8 @@ def summary(clean: Report, faulty: Report) -> str:
     return (
         f"clean: {clean.occurrences} occurrences in {clean.seconds:.1f} s; faulty: {faulty.attempts} attempts "
         f"for {faulty.deliveries} deliveries in {faulty.seconds:.1f} s, faults {faulty.fault_counts()}, "
-        f"{len(faulty.redrives)} DLQ re-drives, {faulty.skipped_returns} skipped"
+        f"{len(faulty.redrives)} DLQ re-drives, {len(faulty.catchups)} watchdog catch-ups, "
+        f"{faulty.skipped_returns} skipped"
     )
 
 
