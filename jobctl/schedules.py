@@ -149,7 +149,9 @@ class Scheduler:
 
     Due jobs fire one after the other in registry order (a late run still carries its
     scheduled time, so as_of is right). :meth:`stop` lets the run in progress finish and
-    starts no other.
+    starts no other. ``cron_of(job)`` gives each job's schedule in force (``jobctl
+    reschedule`` records it in the database); a paused job's deliveries are skipped by the
+    runner, as on AWS.
     """
 
     #: The default wait wakes up at least this often to notice a stop request.
@@ -165,8 +167,10 @@ class Scheduler:
         retries: int = 1,
         on_outcome: Callable[[Outcome], None] | None = None,
         on_idle: Callable[[datetime, list[str]], None] | None = None,
+        cron_of: Callable[[registry.Job], str] | None = None,
     ) -> None:
         self.invoke = invoke
+        self.cron_of = cron_of or (lambda job: job.cron)
         self.jobs = tuple(jobs)
         self.clock = clock
         self.stop_event = threading.Event()
@@ -184,7 +188,7 @@ class Scheduler:
 
     def next_due(self, after: datetime) -> tuple[datetime, list[str]]:
         """The next fire time strictly after ``after`` and the jobs due then (registry order)."""
-        times = {job.name: next_fire_times(job.cron, after)[0] for job in self.jobs}
+        times = {job.name: next_fire_times(self.cron_of(job), after)[0] for job in self.jobs}
         at = min(times.values())
         return at, [job.name for job in self.jobs if times[job.name] == at]
 

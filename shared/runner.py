@@ -67,6 +67,11 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
+def now() -> datetime:
+    """The wall clock that pauses and dependency deadlines are judged by (the soak simulates it)."""
+    return datetime.now(UTC)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -250,7 +255,7 @@ def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
                     return _Claim(_skip(conn, params, reason), reason)
             if request.trigger is not Trigger.MANUAL:
                 state = schedule_state.state(conn, job)
-                if state.is_paused(datetime.now(UTC)):
+                if state.is_paused(now()):
                     reason = _paused_reason(state)
                     return _Claim(_skip(conn, params, reason, deferred="paused"), reason)
             row = conn.execute(Q["claim"], params).fetchone()
@@ -323,7 +328,7 @@ def _run_pending(
         conn = get_connection()
         with transaction(conn, timeout_ms=10_000):
             pending = schedule_state.take_pending(conn, job)
-        if pending is None:
+        if pending is None or pending == request.as_of:  # this run was the waiting occurrence's
             return
         budget = None if deadline is None else execution.remaining_ms(deadline) / 1000
         logger.info("running the occurrence that waited", extra={"pending_as_of": iso(pending)})
@@ -338,7 +343,7 @@ def _may_wait(request: RunRequest) -> bool:
     """Whether a run whose dependency is not met waits (recorded skipped) instead of failing."""
     if request.trigger is Trigger.MANUAL or request.dry_run:
         return False
-    return datetime.now(UTC) < request.as_of + request.job.dependency_deadline
+    return now() < request.as_of + request.job.dependency_deadline
 
 
 def _check_dependencies(conn: Conn, job: registry.Job, as_of: datetime, deadline: float) -> None:

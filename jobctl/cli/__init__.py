@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import typer
 
-from jobctl.cli import adoption, database, demo, deployed, runs
+from jobctl.cli import adoption, database, demo, deployed, healing, runs
 from jobctl.cli.common import DatabaseUrlOpt, state
 
 #: The command groups, in the order ``jobctl --help`` lists their commands.
-GROUPS = (database, runs, deployed, adoption, demo)
+GROUPS = (database, runs, deployed, healing, adoption, demo)
 
 app = typer.Typer(
     name="jobctl",

@@ -1,8 +1,6 @@
-"""Commands on the deployed stack (AWS): ``invoke``, ``pause``, ``resume``, ``reschedule``, ``status``."""
+"""Commands on the deployed stack (AWS): ``invoke``, ``status``; ``pause`` and friends are in healing.py."""
 
 from __future__ import annotations
-
-from typing import Annotated
 
 import typer
 
@@ -20,8 +18,6 @@ from jobctl.cli.common import (
     state,
     time_opt,
 )
-from shared import registry
-from shared.cron import to_eventbridge
 
 app = typer.Typer()
 
@@ -52,49 +48,6 @@ def invoke(
     else:
         output.print_result(result)
     exit_if_failed(result.get("status") == "failed")
-
-
-@app.command()
-@errors
-def pause(job: JobArg, prefix: PrefixOpt = "", as_json: JsonOpt = False) -> None:
-    """Disable the job's EventBridge rule (no scheduled runs until resumed)."""
-    from jobctl import aws
-
-    name = job_arg(job).name
-    output.print_rule(aws.pause(aws.client("events"), name, prefix=prefix), as_json, "paused")
-
-
-@app.command()
-@errors
-def resume(job: JobArg, prefix: PrefixOpt = "", as_json: JsonOpt = False) -> None:
-    """Enable the job's EventBridge rule again."""
-    from jobctl import aws
-
-    name = job_arg(job).name
-    output.print_rule(aws.resume(aws.client("events"), name, prefix=prefix), as_json, "resumed")
-
-
-@app.command()
-@errors
-def reschedule(
-    job: JobArg,
-    cron: Annotated[str, typer.Argument(help="New schedule, 5-field Unix cron in UTC, e.g. '0 20 * * *'.")],
-    prefix: PrefixOpt = "",
-    as_json: JsonOpt = False,
-) -> None:
-    """Change the deployed rule's schedule (a hand change: change the registry to make it permanent)."""
-    from jobctl import aws
-
-    name = job_arg(job).name
-    to_eventbridge(cron)
-    rule = aws.reschedule(aws.client("events"), name, cron, prefix=prefix)
-    output.print_rule(rule, as_json, "rescheduled")
-    if not as_json:
-        output.note(
-            f"note: a hand change (the registry says {registry.get(name).cron!r}). A `cdk deploy` that updates "
-            "this rule puts the registry's schedule back; one that does not leaves this change in place as drift, "
-            f"which `jobctl status` flags. To keep {cron!r}, change shared/registry.py and deploy."
-        )
 
 
 _LAST_RUN_KEYS = ("last_status", "last_run_at", "last_as_of", "last_trigger", "last_success_at", "failed_24h")

@@ -28,7 +28,7 @@ from jobctl.cli.common import (
     select_jobs,
     time_opt,
 )
-from shared import registry
+from shared import registry, schedule_state
 from shared.cron import next_fire_times, to_eventbridge
 from shared.errors import ValidationError
 
@@ -171,7 +171,13 @@ def scheduler(
     def on_outcome(outcome: schedules.Outcome) -> None:
         output.print_outcome(outcome, as_json)
 
-    sched = schedules.Scheduler(invoke, jobs=jobs, on_outcome=on_outcome, on_idle=on_idle if verbose else None)
+    def cron_of(job_: registry.Job) -> str:  # a `jobctl reschedule` recorded in the database
+        with connect(ctx) as conn:
+            return schedule_state.state(conn, job_).cron
+
+    sched = schedules.Scheduler(
+        invoke, jobs=jobs, on_outcome=on_outcome, on_idle=on_idle if verbose else None, cron_of=cron_of
+    )
     output.note(f"scheduler started for {len(jobs)} job(s); Ctrl-C stops it after the run in progress")
     with schedules.stop_on_signals(sched, on_stop=lambda: output.note("stopping after the run in progress ...")):
         outcomes = sched.run()

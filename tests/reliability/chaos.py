@@ -54,7 +54,7 @@ from psycopg.types.json import Jsonb
 from functions.handler import RESERVE_S, handler
 from jobctl.local import LambdaContext
 from jobctl.schedules import Occurrence, occurrences
-from shared import catchup, execution, registry, watchdog
+from shared import catchup, execution, registry, runner, watchdog
 from shared.db import close_quietly, connect, get_connection, is_usable, reset_connection
 from shared.errors import JobsError
 from shared.observability import metrics
@@ -352,6 +352,7 @@ class Report:
     redrives: list[tuple[str, datetime, str]] = field(default_factory=list)  # (job, as_of, request id)
     injections: list[Injection] = field(default_factory=list)
     catchups: list[tuple[str, datetime, str]] = field(default_factory=list)  # (job, as_of, request id)
+    raised: int = 0  # attempts the handler raised: each a Lambda retry (and, the third, a dead letter)
     skipped_returns: int = 0
     seconds: float = 0.0
 
@@ -410,6 +411,21 @@ def make_plan(
     return out
 
 
+@dataclass
+class Scenario:
+    """Scripted conditions around the runs (issue 13): ``outages`` when EventBridge delivers
+    nothing at all (not even the watchdog's schedule), ``actions`` done at simulated times
+    (pause, resume, a run that holds a job's slot), and the watchdog checking and catching up
+    every 15 minutes outside the outages. Pauses and dependency deadlines are judged by the
+    simulated clock."""
+
+    outages: list[tuple[datetime, datetime]] = field(default_factory=list)
+    actions: list[tuple[datetime, Callable[[Simulation, datetime], None]]] = field(default_factory=list)
+
+    def down(self, at: datetime) -> bool:
+        return any(begin <= at < end for begin, end in self.outages)
+
+
 class Simulation:
     """Deliver every occurrence in ``[start, start + days)`` to the database at ``url``."""
 
@@ -440,6 +456,7 @@ class Simulation:
         self._local = threading.local()  # this thread's attempt: its request id and fault
         self._n = 0
         self.start: datetime | None = None  # the window's start: when the watchdog expects occurrences from
+        self.ticking = False  # the watchdog checks every 15 minutes (a scenario): no per-occurrence model
 
     # ------------------------------------------------------------------ plumbing
 
@@ -552,6 +569,7 @@ class Simulation:
         try:
             result = handler(self.event(occ), context)
         except JobsError:
+            self.report.raised += 1
             return False, timedelta(seconds=1)
         except LambdaKilled:
             reset_connection()  # the killed Lambda's process (and its connection) are gone
@@ -585,7 +603,7 @@ class Simulation:
             if redrive:
                 self.report.redrives.append((occ.job, occ.at, rid))
             returned, took = self.attempt(occ, rid, fault, inj)
-            if returned and self.left_to_run(occ):
+            if returned and not self.ticking and self.left_to_run(occ):
                 return rids + self.watchdog(occ, at + took)
             if returned:
                 return rids
@@ -648,7 +666,7 @@ class Simulation:
         for _ in range(12):
             at += WATCHDOG_INTERVAL
             self.expire(at)
-            found = watchdog.check(self.ctl(), at, since=self.start, jobs=[job])
+            found = watchdog.check(self.ctl(), at, since=self.since, jobs=[job])
             mine = [d for d in found.to_catch_up if d.as_of == occ.at]
             if not mine:
                 continue  # not due yet (grace), or its holder still runs
@@ -665,6 +683,79 @@ class Simulation:
             if outcome.status == "succeeded":
                 return rids
         raise AssertionError(f"{occ.job} {iso(occ.at)} was never caught up: {rids}")
+
+    @property
+    def since(self) -> datetime | None:
+        """When the watchdog expects occurrences from: the window's first one too (less the deploy slack)."""
+        return None if self.start is None else self.start - watchdog.DEPLOY_SLACK
+
+    def watchdog_tick(self, at: datetime) -> None:
+        """The watchdog Lambda's check at ``at``: catch up what is unrun inside its window."""
+        self.expire(at)
+        found = watchdog.check(self.ctl(), at, since=self.since)
+        if not found.to_catch_up:
+            return
+        rid = self._rid("watchdog", at)
+        self._local.rid = rid
+        try:
+            for outcome in catchup.catch_up(found, request_id=rid, after_run=metrics.clear_metrics):
+                self.report.catchups.append((outcome.job, outcome.as_of, rid))
+        finally:
+            self._local.rid = None
+
+    def hold(self, job_name: str, at: datetime) -> None:
+        """A run of ``job_name`` claimed at ``at`` that holds the slot until it dies at its Lambda timeout."""
+        self.ctl().execute(
+            """INSERT INTO cron_job_logs (job_name, status, trigger, as_of, request_id, deadline_at)
+               VALUES (%s, 'running', 'manual', %s, %s, clock_timestamp() + interval '1 hour')""",
+            (job_name, at, self._rid("holder", at)),
+        )
+
+    def run_scenario(self, start: datetime, days: int, scenario: Scenario) -> Report:
+        """Deliver the window's occurrences around the scenario's outages and actions, with the watchdog."""
+        end = start + timedelta(days=days)
+        events: list[tuple[datetime, int, Any]] = [(at, 0, action) for at, action in scenario.actions]
+        tick = start
+        while tick < end:
+            if not scenario.down(tick):
+                events.append((tick, 2, None))
+            tick += WATCHDOG_INTERVAL
+        events += [(occ.at, 1, occ) for occ in occurrences(start, end) if not scenario.down(occ.at)]
+        events.sort(key=lambda e: (e[0], e[1]))
+        self.ctl().execute(EXECUTIONS_SQL)
+        self.start, self.ticking = start, True
+        clock = {"at": start}
+        saved_now = runner.now
+        runner.now = lambda: clock["at"]  # type: ignore[assignment]
+        execution.call_work = self._call_work  # type: ignore[assignment]
+        saved_job_name = os.environ.get("JOB_NAME")
+        started = time.monotonic()
+        hour: datetime | None = None
+        try:
+            for at, kind, item in events:
+                clock["at"] = at
+                this_hour = at.replace(minute=0, second=0, microsecond=0)
+                if self.traffic is not None and this_hour != hour:
+                    hour = this_hour
+                    self.traffic(self.ctl(), this_hour)
+                if kind == 0:
+                    item(self, at)
+                elif kind == 1:
+                    self.report.occurrences += 1
+                    self.chain(item, at, [])
+                else:
+                    self.watchdog_tick(at)
+        finally:
+            runner.now = saved_now  # type: ignore[assignment]
+            execution.call_work = _original_call_work  # type: ignore[assignment]
+            if saved_job_name is None:
+                os.environ.pop("JOB_NAME", None)
+            else:
+                os.environ["JOB_NAME"] = saved_job_name
+            reset_connection()
+            self.close()
+        self.report.seconds = time.monotonic() - started
+        return self.report
 
     # ------------------------------------------------------------------ the simulation
 

@@ -22,6 +22,7 @@ import pytest
 
 from jobctl.schedules import occurrences
 from jobctl.seed import seed
+from shared import registry, schedule_state, watchdog
 from shared.db import connect
 from shared.observability import logger
 from tests.conftest import create_database_from_template, drop_database, with_database
@@ -167,3 +168,82 @@ def test_long_chaos_soak(fault_seed, twin_databases, admin_url, embedded_server,
     clean, faulty = run_soak(twin_databases, admin_url, embedded_server, runner_on, LONG, fault_seed)
     with capsys.disabled():
         print(f"\nlong soak seed {fault_seed} ({time.monotonic() - started:.1f} s in all): {summary(clean, faulty)}")
+
+
+# --------------------------------------------------------------------------- schedules that heal themselves
+
+
+def test_outages_pauses_long_holders_and_late_dependencies_heal_without_a_dead_letter(
+    db_url, admin_url, runner_on, quiet_logger, capsys
+):
+    # Given three days of schedules with, scripted around the runs (the watchdog checks every 15 min):
+    start = utc(2026, 10, 30)
+    reminders = registry.get("send-daily-reminders")
+    scenario = chaos.Scenario(
+        outages=[
+            # no delivery at all (nor the watchdog) around midnight: calculate-daily-metrics at 01:00 then
+            # arrives before the streaks it needs, which the watchdog only catches up after the outage
+            (utc(2026, 10, 30, 0, 0), utc(2026, 10, 30, 1, 0)),
+            # five and a half hours without a delivery: Saturday evening to Sunday 1 November 01:30
+            (utc(2026, 10, 31, 20, 0), utc(2026, 11, 1, 1, 30)),
+        ],
+        actions=[
+            # reminders paused for a day (no catch-up on resume): Saturday's 18:00 is not expected
+            (utc(2026, 10, 31, 12), lambda sim, at: schedule_state.pause(sim.ctl(), reminders, by="ops", at=at)),
+            (utc(2026, 11, 1, 10), lambda sim, at: schedule_state.resume(sim.ctl(), reminders, by="ops", at=at)),
+            # a hand run of database-maintenance holds its slot from 02:58 and dies at its Lambda timeout
+            # (10.5 min: longer than Lambda's retries of the 03:00 delivery it overlaps)
+            (utc(2026, 11, 1, 2, 58), lambda sim, at: sim.hold("database-maintenance", at)),
+        ],
+    )
+    seeded(db_url, 200, start)
+    runner_on(db_url)
+    report = Simulation(db_url, admin_url, traffic=chaos.traffic).run_scenario(start, 3, scenario)
+    with connect(db_url) as conn:
+
+        def runs(job: str, at) -> list[tuple[str, str]]:
+            rows = conn.execute(
+                "SELECT status, trigger, metadata FROM cron_job_logs WHERE job_name = %s AND as_of = %s ORDER BY id",
+                (job, at),
+            ).fetchall()
+            return [(r["status"], r["trigger"]) for r in rows]
+
+        # Then nothing was raised: no Lambda retry, no dead-letter message, for any of it
+        assert report.raised == 0 and report.redrives == []
+        # And nothing is left unrun or missed, and nothing is lost silently: the watchdog, looking at the
+        # end of the window, finds every occurrence it expects settled
+        found = watchdog.check(conn, start + timedelta(days=3), since=start - watchdog.DEPLOY_SLACK)
+        assert found.due == [], found.due
+        # And every occurrence ran at most once, its work committed once, by the run that recorded it
+        done = conn.execute(
+            "SELECT job_name, as_of, count(*) AS n, min(request_id) AS rid FROM cron_job_logs "
+            "WHERE status = 'succeeded' GROUP BY 1, 2"
+        ).fetchall()
+        assert [r for r in done if r["n"] != 1] == []
+        committed = chaos.executions(conn)
+        assert committed == {(r["job_name"], r["as_of"]): [r["rid"]] for r in done}
+        # And: the metrics waited for their streaks instead of failing, and ran once the watchdog caught up
+        waited = [("skipped", "schedule"), ("succeeded", "catchup")]
+        assert runs("calculate-daily-metrics", utc(2026, 10, 30, 1)) == waited
+        assert runs("update-user-streaks", utc(2026, 10, 30)) == [("succeeded", "catchup")]
+        # the long outage: each daily, weekly and monthly occurrence in it ran once, caught up
+        for job, at in [
+            ("reset-daily-challenges", utc(2026, 11, 1)),
+            ("update-user-streaks", utc(2026, 11, 1)),
+            ("calculate-daily-metrics", utc(2026, 11, 1, 1)),
+            ("send-weekly-reports", utc(2026, 11, 1)),
+        ]:
+            assert runs(job, at) == [("succeeded", "catchup")], job
+        # the hourly jobs caught up only their latest occurrence; the earlier ones are superseded, not missed
+        assert runs("update-leaderboards", utc(2026, 11, 1, 1)) == [("succeeded", "catchup")]
+        assert runs("update-leaderboards", utc(2026, 10, 31, 23)) == []
+        # the paused day's reminders were skipped (the delivery says why) and not caught up; the next day's ran
+        assert runs("send-daily-reminders", utc(2026, 10, 31, 18)) == [("skipped", "schedule")]
+        assert runs("send-daily-reminders", utc(2026, 11, 1, 18)) == [("succeeded", "schedule")]
+        # the 03:00 maintenance overlapped the hand run: it waited (buffer_one), and ran once that run died
+        assert runs("database-maintenance", utc(2026, 11, 1, 3)) == waited
+    with capsys.disabled():
+        print(
+            f"\nhealing soak: {report.occurrences} deliveries, {len(report.catchups)} caught up by the watchdog, "
+            f"{report.raised} raised, {report.seconds:.1f} s"
+        )
