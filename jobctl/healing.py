@@ -84,7 +84,7 @@ def _occurrence_runs(conn: Conn, job: registry.Job, as_ofs: list[datetime]) -> l
 def _previous(cron: str, now: datetime, count: int) -> list[datetime]:
     from croniter import croniter
 
-    it = croniter(cron, now)
+    it = croniter(cron, now + timedelta(microseconds=1))  # an occurrence at ``now`` itself counts
     return sorted(it.get_prev(datetime) for _ in range(count))
 
 
@@ -182,12 +182,12 @@ def plan_backfill(
     ignored: a backfill is asked for); without a database (``conn`` None) none is known to have succeeded."""
     if end < start:
         raise ValidationError(f"--to {local.iso(end)} is before --from {local.iso(start)}")
-    if end - start > MAX_RANGE:
-        raise ValidationError(f"a backfill covers at most {MAX_RANGE.days} days; split the range")
     if end > local.utcnow():
         raise ValidationError(
             f"--to {local.iso(end)} is in the future; a job runs only for an occurrence that has come"
         )
+    if end - start > MAX_RANGE:
+        raise ValidationError(f"a backfill covers at most {MAX_RANGE.days} days; split the range")
     reschedules: list[schedule_state.Change] = []
     if conn is not None:
         history = schedule_state.changes(conn, [job], end)[job.name]

@@ -78,7 +78,7 @@ def test_backfill_runs_what_has_not_succeeded_in_order_and_a_second_call_runs_no
     args = ("backfill", "reset-daily-challenges", "--from", "2026-02-25", "--to", "2026-02-28T00:00:00Z")
     # When the plan is asked for, nothing runs
     plan = as_json(jobctl(db_url, *args, "--plan", "--json"))
-    assert plan["planned"] == ["2026-02-25T00:00:00Z", "2026-02-27T00:00:00Z", "2026-02-28T00:00:00Z"]
+    assert plan["planned"] == ["2026-02-25T00:00:00+00:00", "2026-02-27T00:00:00+00:00", "2026-02-28T00:00:00+00:00"]
     assert len(succeeded(conn, "reset-daily-challenges")) == 1
     # When it runs: the three others, in order, and a summary
     done = as_json(jobctl(db_url, *args, "--json"))
@@ -139,7 +139,7 @@ def test_pause_resume_reschedule_locally_are_recorded_and_described(db_url, conn
     assert resumed["job_state"]["paused"] is False
     after = as_json(jobctl(db_url, "describe", "send-daily-reminders", "--json"))
     assert [c["action"] for c in after["changes"]] == ["pause", "reschedule", "resume"]
-    assert all(at.endswith("T20:00:00Z") for at in after["next"]) and len(after["next"]) == 5
+    assert all(at.endswith("T20:00:00+00:00") for at in after["next"]) and len(after["next"]) == 5
     # And a bad cron changes nothing
     bad = jobctl(db_url, "reschedule", "send-daily-reminders", "61 * * * *", "--local")
     assert bad.exit_code == 2
@@ -150,10 +150,10 @@ def test_describe_lists_the_last_occurrences_with_their_runs(db_url):
     assert jobctl(db_url, "run", "update-leaderboards", "--as-of", "2026-03-01T21:00:00Z").exit_code == 0
     described = as_json(jobctl(db_url, "describe", "update-leaderboards", "--now", NOW, "-n", "2", "--json"))
     assert [(o["as_of"], o["runs"]) for o in described["last"]] == [
-        ("2026-03-01T21:00:00Z", ["succeeded"]),
-        ("2026-03-01T22:00:00Z", []),
+        ("2026-03-01T21:00:00+00:00", ["succeeded"]),
+        ("2026-03-01T22:00:00+00:00", []),
     ]
-    assert described["next"] == ["2026-03-01T23:00:00Z", "2026-03-02T00:00:00Z"]
+    assert described["next"] == ["2026-03-01T23:00:00+00:00", "2026-03-02T00:00:00+00:00"]
     assert described["policy"]["overlap"] == "skip" and described["policy"]["catchup_latest_only"] is True
     table = jobctl(db_url, "describe", "update-leaderboards", "--now", NOW)
     assert table.exit_code == 0 and "overlap policy" in table.stdout and "skip" in table.stdout
