@@ -31,9 +31,10 @@ soak: install  ## the long chaos soak (several fault seeds)
 mutants: install  ## the mutation suite: break what matters on purpose (tests/mutants/mutants.toml), fail if a test misses it
 	$(BIN)/python -m tests.mutants
 
-lint: install
+lint: install  ## ruff, and cfn-lint on the synthesized template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m cdk.cfn_lint
 
 format: install
 	$(BIN)/ruff format .

@@ -1,7 +1,7 @@
 """The CDK app entry point (``cdk.json``: ``python -m cdk.app``).
 
-cdk-nag's AwsSolutions checks run on every synth; any finding not acknowledged (with a
-reason, next to the resource that causes it) is an error and fails the synth.
+cdk-nag's AwsSolutions and Serverless checks run on every synth; any finding not acknowledged
+(with a reason, next to the resource that causes it) is an error and fails the synth.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import App, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from cdk.config import StackConfig
 from cdk.stack import ScheduledJobsStack
@@ -28,7 +28,7 @@ def build(context: dict[str, Any] | None = None) -> tuple[App, ScheduledJobsStac
         description="Language-exchange scheduled jobs: Lambda functions on EventBridge schedules, "
         "with migrations, dashboard and alarms",
     )
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True), ServerlessChecks(app, verbose=True))
     return app, stack
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Fn, RemovalPolicy, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from cdk.config import StackConfig
 from cdk.nag import acknowledge
+from shared.naming import SECRET_PLACEHOLDER
 
 # A complete secret ARN ends with the six random characters Secrets Manager appends.
 _COMPLETE_ARN = re.compile(r"-[A-Za-z0-9]{6}$")
@@ -27,28 +29,26 @@ class DatabaseAccess(Construct):
     (a login user in the ``scheduled_jobs_runner`` role); without it, every function reads
     ``secret_arn``, so the jobs run as whoever migrates (the owner).
     With ``vpc_id`` + ``subnet_ids`` (and optionally ``security_group_id``) every
-    function runs in those subnets.
+    function runs in those subnets. With ``database_secret_kms_key_arn`` every reader of a
+    secret may decrypt with that key (through Secrets Manager only).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        secret_arn: str | None,
-        migrations_secret_arn: str | None = None,
-        vpc_id: str | None = None,
-        subnet_ids: tuple[str, ...] = (),
-        security_group_id: str | None = None,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
+        secret_arn, migrations_secret_arn = config.database_secret_arn, config.migrations_secret_arn
+        self.kms_key_arn = config.database_secret_kms_key_arn
         self.created_secret = secret_arn is None
         if secret_arn is None:
+            # It holds a fixed placeholder until the operator stores the URL: the migrate function
+            # recognises exactly that value (and nothing else) as "not filled in yet". Kept when
+            # the stack is destroyed: it holds the operator's connection URL.
             secret = secretsmanager.Secret(
                 self,
                 "Secret",
                 description="Scheduled jobs: the Postgres connection URL (postgresql://user:password@host:port/db"
                 "?sslmode=require) or RDS-style JSON. Fill in after the first deploy.",
+                secret_string_value=SecretValue.unsafe_plain_text(SECRET_PLACEHOLDER),
+                removal_policy=RemovalPolicy.RETAIN,
             )
             acknowledge(
                 secret,
@@ -72,34 +72,38 @@ class DatabaseAccess(Construct):
         self.vpc: ec2.IVpc | None = None
         self.subnets: list[ec2.ISubnet] = []
         self.security_groups: list[ec2.ISecurityGroup] = []
-        if vpc_id:
-            self.subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", sid) for i, sid in enumerate(subnet_ids)]
-            self.vpc = ec2.Vpc.from_vpc_attributes(
-                self,
-                "Vpc",
-                vpc_id=vpc_id,
-                # Only used to pick subnets by type; the functions get the explicit subnets above.
-                availability_zones=Stack.of(self).availability_zones[: len(subnet_ids)],
-                private_subnet_ids=list(subnet_ids),
+        if config.vpc_id:
+            self._place_in_vpc(config)
+
+    def _place_in_vpc(self, config: StackConfig) -> None:
+        assert config.vpc_id is not None
+        subnet_ids = config.subnet_ids
+        self.subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", sid) for i, sid in enumerate(subnet_ids)]
+        # The imported VPC needs one availability zone per subnet (a stack without an account
+        # and region knows only two by name). They are never read: the functions get the
+        # explicit subnets above, so each zone is left as an unresolved Fn::GetAZs element.
+        zones = [Fn.select(i, Fn.get_azs()) for i in range(len(subnet_ids))]
+        self.vpc = ec2.Vpc.from_vpc_attributes(
+            self, "Vpc", vpc_id=config.vpc_id, availability_zones=zones, private_subnet_ids=list(subnet_ids)
+        )
+        acknowledge(
+            self,
+            "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
+            "The subnets are imported by id only; nothing here reads their route tables.",
+        )
+        if config.security_group_id:
+            group: ec2.ISecurityGroup = ec2.SecurityGroup.from_security_group_id(
+                self, "SecurityGroup", config.security_group_id, mutable=False
             )
-            acknowledge(
+        else:
+            group = ec2.SecurityGroup(
                 self,
-                "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
-                "The subnets are imported by id only; nothing here reads their route tables.",
+                "SecurityGroup",
+                vpc=self.vpc,
+                allow_all_outbound=True,
+                description="Scheduled jobs Lambda functions: outbound to the database and AWS APIs",
             )
-            if security_group_id:
-                self.security_groups = [
-                    ec2.SecurityGroup.from_security_group_id(self, "SecurityGroup", security_group_id, mutable=False)
-                ]
-            else:
-                group = ec2.SecurityGroup(
-                    self,
-                    "SecurityGroup",
-                    vpc=self.vpc,
-                    allow_all_outbound=True,
-                    description="Scheduled jobs Lambda functions: outbound to the database and AWS APIs",
-                )
-                self.security_groups = [group]
+        self.security_groups = [group]
 
     def _existing(self, construct_id: str, arn: str) -> secretsmanager.ISecret:
         if _COMPLETE_ARN.search(arn):
@@ -121,5 +125,15 @@ class DatabaseAccess(Construct):
         }
 
     def grant_read(self, grantee: iam.IGrantable, secret: secretsmanager.ISecret | None = None) -> None:
-        """GetSecretValue and DescribeSecret on one secret (the jobs' by default), nothing broader."""
+        """GetSecretValue and DescribeSecret on one secret (the jobs' by default), nothing broader;
+        and kms:Decrypt on the operator's key, when given, for Secrets Manager's calls only."""
         (secret or self.secret).grant_read(grantee)
+        if self.kms_key_arn:
+            region = self.kms_key_arn.split(":")[3]  # a secret's key lives in the secret's region
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[self.kms_key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+                )
+            )

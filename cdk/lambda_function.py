@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -14,7 +16,8 @@ from cdk.nag import acknowledge
 from shared import naming
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
-ARCHITECTURE = lambda_.Architecture.ARM_64
+#: ``-c architecture=...`` -> the functions' architecture (the bundling follows it).
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": naming.SERVICE,
@@ -25,32 +28,43 @@ POWERTOOLS_ENVIRONMENT = {
 _VPC_ACCESS = "service-role/AWSLambdaVPCAccessExecutionRole"
 
 
+@dataclass(frozen=True)
+class FunctionDefaults:
+    """What every function of the stack shares: the code asset, the database, logs, names."""
+
+    code: lambda_.Code
+    database: DatabaseAccess
+    log_retention: logs.RetentionDays
+    architecture: str = "arm64"
+    name_prefix: str = ""
+
+
 def python_function(
     scope: Construct,
     construct_id: str,
     *,
-    code: lambda_.Code,
+    defaults: FunctionDefaults,
     handler: str,
     function_name: str | None,
     description: str,
     memory_mb: int,
     timeout_s: int,
-    database: DatabaseAccess,
-    log_retention: logs.RetentionDays,
     environment: dict[str, str] | None = None,
     secret: secretsmanager.ISecret | None = None,
     **function_props: object,
 ) -> lambda_.Function:
-    """A Python 3.13 arm64 function with its own log group, X-Ray tracing, Powertools settings,
+    """A Python 3.13 function (arm64 unless configured) with its own log group, X-Ray tracing, Powertools settings,
     read access to one database secret only (``secret``, by default the jobs' secret), and the
     database's network placement.
 
     Its role is made here rather than by CDK so that logging is granted on its own log group
     (instead of the AWSLambdaBasicExecutionRole managed policy, which allows any log group).
     """
+    database = defaults.database
     secret = secret or database.secret
+    # Kept when the stack is destroyed: the run history's log lines (see docs/deploy.md).
     log_group = logs.LogGroup(
-        scope, f"{construct_id}Logs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+        scope, f"{construct_id}Logs", retention=defaults.log_retention, removal_policy=RemovalPolicy.RETAIN
     )
     role = iam.Role(
         scope,
@@ -67,9 +81,9 @@ def python_function(
         function_name=function_name,
         description=description[:256],
         runtime=RUNTIME,
-        architecture=ARCHITECTURE,
+        architecture=ARCHITECTURES[defaults.architecture],
         handler=handler,
-        code=code,
+        code=defaults.code,
         memory_size=memory_mb,
         timeout=Duration.seconds(timeout_s),
         role=role,
@@ -83,15 +97,15 @@ def python_function(
         **database.function_props(),
         **function_props,  # type: ignore[arg-type]
     )
-    function.node.add_dependency(log_group)
     database.grant_read(function, secret)
-    acknowledge(
-        function,
-        "AwsSolutions-L1",
+    pinned = (
         "The project pins python3.13 deliberately: the bundled binary wheels (psycopg-binary, "
-        "pydantic-core) are fetched for cp313 (cdk/bundling.py) and the code is tested on 3.13. "
-        "Moving to a newer runtime is an upgrade of RUNTIME and bundling.PYTHON_VERSION together.",
+        "pydantic-core) are fetched for cp313 and the bytecode is compiled by CPython 3.13 (cdk/bundling.py); "
+        "the code is tested on 3.13. Moving to a newer runtime is an upgrade of RUNTIME and "
+        "bundling.PYTHON_VERSION together."
     )
+    acknowledge(function, "AwsSolutions-L1", pinned)
+    acknowledge(function, "Serverless-LambdaLatestVersion", pinned)
     acknowledge(
         role,
         "AwsSolutions-IAM5[Resource::*]",

@@ -7,13 +7,11 @@ from collections.abc import Sequence
 from typing import cast
 
 from aws_cdk import CfnElement, CustomResource, RemovalPolicy, Stack
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk.database_access import DatabaseAccess
-from cdk.lambda_function import python_function
+from cdk.lambda_function import FunctionDefaults, python_function
 from cdk.nag import acknowledge
 from shared import exposure, migrations
 
@@ -46,33 +44,37 @@ class SchemaMigrations(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        code: lambda_.Code,
-        database: DatabaseAccess,
-        log_retention: logs.RetentionDays,
-        name_prefix: str = "",
+        defaults: FunctionDefaults,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = python_function(
             self,
             "Function",
-            code=code,
+            defaults=defaults,
             handler=HANDLER,
-            function_name=f"{name_prefix}scheduled-jobs-migrate",
+            function_name=f"{defaults.name_prefix}scheduled-jobs-migrate",
             description="Applies the scheduled jobs' pending SQL migrations (custom resource; "
             'run by hand with {"RequestType": "Update"})',
             memory_mb=256,
             timeout_s=TIMEOUT_S,
-            database=database,
-            secret=database.migrations_secret,  # the schema owner's, when the jobs have their own user
-            log_retention=log_retention,
-            environment={"DATABASE_SECRET_CREATED_BY_STACK": "true" if database.created_secret else "false"},
+            secret=defaults.database.migrations_secret,  # the schema owner's, when the jobs have their own user
+            environment={"DATABASE_SECRET_CREATED_BY_STACK": "true" if defaults.database.created_secret else "false"},
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaDLQ",
+            "Invoked synchronously by the custom-resource provider: a failure fails the deploy, nothing is queued.",
         )
         provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.function,
             log_group=logs.LogGroup(
-                self, "ProviderLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+                # Deleted with the stack: only the framework's request/response traces.
+                self,
+                "ProviderLogs",
+                retention=defaults.log_retention,
+                removal_policy=RemovalPolicy.DESTROY,
             ),
         )
         self.resource = CustomResource(
@@ -96,6 +98,13 @@ class SchemaMigrations(Construct):
             "The provider framework may invoke any version of the migrate function "
             "(lambda:InvokeFunction on '<its arn>:*'): that one function, nothing else.",
         )
+        for rule in ("Serverless-LambdaDLQ", "Serverless-LambdaDefaultMemorySize", "Serverless-LambdaTracing"):
+            acknowledge(
+                provider,
+                rule,
+                "CDK's custom-resource provider framework function (not ours): aws-cdk-lib sets its memory, "
+                "tracing and synchronous invocation by CloudFormation; it only relays to the migrate function.",
+            )
         acknowledge(
             provider,
             "AwsSolutions-L1",

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cdk.dead_letter_queue import DeadLetterQueue
+from cdk.nag import acknowledge
 from shared import naming
 from shared.registry import Job
 from shared.watchdog import METRIC_HEARTBEAT
@@ -49,6 +52,15 @@ def job_metric(
     )
 
 
+@dataclass(frozen=True)
+class MonitoredJob:
+    """What Monitoring watches of one job: its registry entry, function and log group."""
+
+    job: Job
+    function: lambda_.IFunction
+    log_group: logs.ILogGroup
+
+
 class Monitoring(Construct):
     """One SNS topic (KMS-encrypted, TLS-only) for every alarm; one dashboard for every job."""
 
@@ -57,18 +69,35 @@ class Monitoring(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        jobs: Sequence[Job],
-        job_log_groups: Sequence[logs.ILogGroup],
+        jobs: Sequence[MonitoredJob],
         watchdog_log_group: logs.ILogGroup,
-        dead_letter_queue: sqs.IQueue,
+        dead_letter_queue: DeadLetterQueue,
         alarm_email: str | None = None,
         name_prefix: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
+        self._prefix = name_prefix
+        self.topic = self._topic(alarm_email)
+        self._action = cw_actions.SnsAction(self.topic)
+        self.alarms: list[cw.Alarm] = []
+        for monitored in jobs:
+            self._job_alarms(monitored)
+        self._dlq_alarm(dead_letter_queue)
+        self._watchdog_alarm()
+        self._allow_alarms_to_publish()
+        self.dashboard = self._dashboard(jobs, watchdog_log_group, dead_letter_queue)
+
+    def _topic(self, alarm_email: str | None) -> sns.Topic:
         # A customer-managed key: CloudWatch alarms cannot publish to a topic encrypted with
         # the AWS-managed aws/sns key (its policy cannot be changed to let cloudwatch use it).
+        # Deleted with the stack (after a 7-day wait): it encrypts nothing but alarm messages in flight.
         key = kms.Key(
-            self, "TopicKey", enable_key_rotation=True, description="Encrypts the scheduled jobs' alarm topic"
+            self,
+            "TopicKey",
+            enable_key_rotation=True,
+            description="Encrypts the scheduled jobs' alarm topic",
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
         )
         key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -77,159 +106,185 @@ class Monitoring(Construct):
                 resources=["*"],  # in a key policy, "*" means this key
             )
         )
-        self.topic = sns.Topic(
-            self, "AlarmTopic", display_name=f"{name_prefix}Scheduled jobs alarms", master_key=key, enforce_ssl=True
+        topic = sns.Topic(
+            self, "AlarmTopic", display_name=f"{self._prefix}Scheduled jobs alarms", master_key=key, enforce_ssl=True
         )
         if alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
-        action = cw_actions.SnsAction(self.topic)
-
-        self.alarms: list[cw.Alarm] = []
-
-        def alarm(
-            alarm_id: str,
-            *,
-            name: str,
-            description: str,
-            metric: cw.IMetric,
-            threshold: float,
-            comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods: int = 1,
-            missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
-        ) -> cw.Alarm:
-            created = cw.Alarm(
-                self,
-                alarm_id,
-                alarm_name=f"{name_prefix}{name}",
-                alarm_description=description,
-                metric=metric,
-                threshold=threshold,
-                comparison_operator=comparison,
-                evaluation_periods=evaluation_periods,
-                datapoints_to_alarm=evaluation_periods,
-                treat_missing_data=missing,
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            acknowledge(
+                topic,
+                "Serverless-SNSRedrivePolicy",
+                "The only subscription is the operator's e-mail: an alarm notification that cannot be delivered "
+                "leaves the alarm's state in CloudWatch and on the dashboard, and a queue of undelivered alarm "
+                "mails would itself need watching.",
             )
-            created.add_alarm_action(action)
-            created.add_ok_action(action)
-            self.alarms.append(created)
-            return created
+        return topic
 
-        for job in jobs:
-            alarm(
-                f"{job.name}-failed",
-                name=f"{job.name}-failed",
-                description=f"{job.name} failed a run. Logs Insights (dashboard 'Recent failures') shows the "
-                f"error; cron_job_logs has the row. Lambda retries twice, then the event goes to "
-                f"the dead-letter queue.",
-                metric=job_metric(job.name, naming.METRIC_FAILED, period=Duration.minutes(5)),
-                threshold=1,
+    def _allow_alarms_to_publish(self) -> None:
+        """CloudWatch may publish to the topic for this stack's alarms, and no others."""
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisStacksAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": [alarm.alarm_arn for alarm in self.alarms]}},
             )
-            alarm(
-                f"{job.name}-missed",
-                name=f"{job.name}-missed-run",
-                description=f"{job.name} did not run when its schedule ({job.cron} UTC) said it should have: "
-                f"no cron_job_logs row for the occurrence. Check the rule is enabled, the "
-                f"dead-letter queue, and the function's throttles; run it by hand for that as_of.",
-                metric=job_metric(job.name, naming.METRIC_MISSED, statistic="Maximum", period=Duration.minutes(15)),
-                threshold=1,
-            )
-        alarm(
-            "dead-letter-queue",
-            name="scheduled-jobs-dead-letter-queue",
+        )
+
+    def _alarm(
+        self,
+        name: str,
+        *,
+        description: str,
+        metric: cw.IMetric,
+        comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods: int = 1,
+        missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
+        alarm_id: str | None = None,
+    ) -> cw.Alarm:
+        """An alarm at threshold 1 that notifies the topic when it fires and when it clears."""
+        alarm = cw.Alarm(
+            self,
+            alarm_id or name,
+            alarm_name=f"{self._prefix}{name}",
+            alarm_description=description,
+            metric=metric,
+            threshold=1,
+            comparison_operator=comparison,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=evaluation_periods,
+            treat_missing_data=missing,
+        )
+        alarm.add_alarm_action(self._action)
+        alarm.add_ok_action(self._action)
+        self.alarms.append(alarm)
+        return alarm
+
+    def _job_alarms(self, monitored: MonitoredJob) -> None:
+        job = monitored.job
+        self._alarm(
+            f"{job.name}-failed",
+            description=f"{job.name} failed a run (or could not start one: secret, connection, credentials). "
+            "Logs Insights (dashboard 'Recent failures') shows the error; cron_job_logs has the row of a run "
+            "that started. Lambda retries twice, then the event goes to the dead-letter queue.",
+            metric=job_metric(job.name, naming.METRIC_FAILED, period=Duration.minutes(5)),
+        )
+        self._alarm(
+            f"{job.name}-missed-run",
+            alarm_id=f"{job.name}-missed",
+            description=f"{job.name} did not run when its schedule ({job.cron} UTC) said it should have: "
+            "no cron_job_logs row for the occurrence. Check the rule is enabled, the "
+            "dead-letter queue, and the function's throttles; run it by hand for that as_of.",
+            metric=job_metric(job.name, naming.METRIC_MISSED, statistic="Maximum", period=Duration.minutes(15)),
+        )
+        self._alarm(
+            f"{job.name}-errors",
+            description=f"The {job.name} function raised (AWS/Lambda Errors): a failed run, an overlapped "
+            "occurrence sent back for a retry, or a crash before the runner could count it "
+            "(import error, out of memory, timeout). See the function's log group.",
+            metric=monitored.function.metric_errors(statistic="Sum", period=Duration.minutes(5)),
+        )
+
+    def _dlq_alarm(self, dead_letter_queue: DeadLetterQueue) -> None:
+        self._alarm(
+            "scheduled-jobs-dead-letter-queue",
+            alarm_id="dead-letter-queue",
             description="A scheduled event could not be delivered, or a run failed after all its retries. "
             "Read the message (it names the function and the event), fix, run by hand, "
             "then purge the queue.",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
-                statistic="Maximum", period=Duration.minutes(5)
-            ),
-            threshold=1,
+            metric=dead_letter_queue.metric_messages(),
         )
-        heartbeat = cw.Metric(
-            namespace=naming.METRICS_NAMESPACE,
-            metric_name=METRIC_HEARTBEAT,
-            dimensions_map={"service": naming.SERVICE},
-            statistic="Sum",
-            period=Duration.minutes(15),
-        )
-        alarm(
-            "watchdog-silent",
-            name="scheduled-jobs-watchdog-silent",
+
+    def _watchdog_alarm(self) -> None:
+        self._alarm(
+            "scheduled-jobs-watchdog-silent",
+            alarm_id="watchdog-silent",
             description="The missed-run watchdog has not reported for 30 minutes (it failed, cannot reach "
             "the database, or its rule is disabled): missed runs would go unnoticed. "
             "See the watchdog function's logs.",
-            metric=heartbeat,
-            threshold=1,
+            metric=heartbeat_metric(),
             comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=2,
             missing=cw.TreatMissingData.BREACHING,
         )
 
-        self.dashboard = cw.Dashboard(
-            self, "Dashboard", dashboard_name=f"{name_prefix}scheduled-jobs", default_interval=Duration.days(7)
+    def _dashboard(
+        self, jobs: Sequence[MonitoredJob], watchdog_log_group: logs.ILogGroup, dead_letter_queue: DeadLetterQueue
+    ) -> cw.Dashboard:
+        # Dashboard names are account-wide: the region keeps a second region's stack apart.
+        dashboard = cw.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"{self._prefix}scheduled-jobs-{Stack.of(self).region}",
+            default_interval=Duration.days(7),
         )
-        self.dashboard.add_widgets(
-            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=6),
-        )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=6))
+        missed = [
+            job_metric(name, naming.METRIC_MISSED, statistic="Maximum", period=Duration.minutes(15), label=name)
+            for name in (m.job.name for m in jobs)
+        ]
+        dashboard.add_widgets(
+            cw.GraphWidget(title="Missed runs (watchdog)", width=8, height=6, left=missed),
             cw.GraphWidget(
-                title="Missed runs (watchdog)",
-                width=8,
-                height=6,
-                left=[
-                    job_metric(
-                        job.name, naming.METRIC_MISSED, statistic="Maximum", period=Duration.minutes(15), label=job.name
-                    )
-                    for job in jobs
-                ],
+                title="Dead-letter queue: messages", width=8, height=6, left=[dead_letter_queue.metric_messages()]
             ),
-            cw.GraphWidget(
-                title="Dead-letter queue: messages",
-                width=8,
-                height=6,
-                left=[
-                    dead_letter_queue.metric_approximate_number_of_messages_visible(
-                        statistic="Maximum", period=Duration.minutes(5)
-                    )
-                ],
-            ),
-            cw.GraphWidget(title="Watchdog heartbeat", width=8, height=6, left=[heartbeat]),
+            cw.GraphWidget(title="Watchdog heartbeat", width=8, height=6, left=[heartbeat_metric()]),
         )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             cw.LogQueryWidget(
                 title="Recent failures (all jobs)",
                 width=24,
                 height=8,
-                log_group_names=[group.log_group_name for group in [*job_log_groups, watchdog_log_group]],
+                log_group_names=[group.log_group_name for group in [*(m.log_group for m in jobs), watchdog_log_group]],
                 query_lines=FAILURES_QUERY,
             )
         )
-        for job in jobs:
-            self.dashboard.add_widgets(
-                cw.TextWidget(markdown=f"### {job.name}\n`{job.cron}` UTC: {job.description}", width=24, height=2),
-                cw.GraphWidget(
-                    title=f"{job.name}: runs",
-                    width=8,
-                    height=6,
-                    stacked=True,
-                    left=[
-                        job_metric(job.name, naming.METRIC_SUCCEEDED, label="succeeded"),
-                        job_metric(job.name, naming.METRIC_FAILED, label="failed"),
-                        job_metric(job.name, naming.METRIC_SKIPPED, label="skipped"),
-                    ],
-                ),
-                cw.GraphWidget(
-                    title=f"{job.name}: duration (ms)",
-                    width=8,
-                    height=6,
-                    left=[
-                        job_metric(job.name, naming.METRIC_DURATION, statistic="p50", label="p50"),
-                        job_metric(job.name, naming.METRIC_DURATION, statistic="p99", label="p99"),
-                    ],
-                ),
-                cw.GraphWidget(
-                    title=f"{job.name}: summary counts",
-                    width=8,
-                    height=6,
-                    left=[job_metric(job.name, key, label=key) for key in job.summary_keys],
-                ),
-            )
+        for monitored in jobs:
+            dashboard.add_widgets(*_job_widgets(monitored))
+        return dashboard
+
+
+def heartbeat_metric() -> cw.Metric:
+    return cw.Metric(
+        namespace=naming.METRICS_NAMESPACE,
+        metric_name=METRIC_HEARTBEAT,
+        dimensions_map={"service": naming.SERVICE},
+        statistic="Sum",
+        period=Duration.minutes(15),
+    )
+
+
+def _job_widgets(monitored: MonitoredJob) -> list[cw.IWidget]:
+    """One dashboard row per job: its runs (and the function's errors), duration and summary counts."""
+    job = monitored.job
+    return [
+        cw.TextWidget(markdown=f"### {job.name}\n`{job.cron}` UTC: {job.description}", width=24, height=2),
+        cw.GraphWidget(
+            title=f"{job.name}: runs",
+            width=8,
+            height=6,
+            stacked=True,
+            left=[
+                job_metric(job.name, naming.METRIC_SUCCEEDED, label="succeeded"),
+                job_metric(job.name, naming.METRIC_FAILED, label="failed"),
+                job_metric(job.name, naming.METRIC_SKIPPED, label="skipped"),
+            ],
+            right=[monitored.function.metric_errors(statistic="Sum", period=GRAPH_PERIOD, label="function errors")],
+        ),
+        cw.GraphWidget(
+            title=f"{job.name}: duration (ms)",
+            width=8,
+            height=6,
+            left=[
+                job_metric(job.name, naming.METRIC_DURATION, statistic="p50", label="p50"),
+                job_metric(job.name, naming.METRIC_DURATION, statistic="p99", label="p99"),
+            ],
+        ),
+        cw.GraphWidget(
+            title=f"{job.name}: summary counts",
+            width=8,
+            height=6,
+            left=[job_metric(job.name, key, label=key) for key in job.summary_keys],
+        ),
+    ]

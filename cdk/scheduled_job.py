@@ -5,14 +5,12 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk.database_access import DatabaseAccess
-from cdk.lambda_function import python_function
+from cdk.lambda_function import FunctionDefaults, python_function
+from cdk.nag import acknowledge
 from shared import cron, naming
 from shared.registry import Job, Mode
 
@@ -45,41 +43,44 @@ class ScheduledJob(Construct):
         construct_id: str,
         *,
         job: Job,
-        code: lambda_.Code,
-        database: DatabaseAccess,
+        defaults: FunctionDefaults,
         dead_letter_queue: sqs.IQueue,
-        log_retention: logs.RetentionDays,
-        name_prefix: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         self.job = job
         self.function = python_function(
             self,
             "Function",
-            code=code,
+            defaults=defaults,
             handler=HANDLER,
-            function_name=naming.function_name(job.name, name_prefix),
+            function_name=naming.function_name(job.name, defaults.name_prefix),
             description=f"{job.name} ({job.cron} UTC): {job.description}",
             memory_mb=job.memory_mb,
             timeout_s=job.lambda_timeout_s,
-            database=database,
-            log_retention=log_retention,
             environment={"JOB_NAME": job.name},
             retry_attempts=ASYNC_RETRY_ATTEMPTS,
             max_event_age=ASYNC_MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(dead_letter_queue),
         )
-        if job.mode is Mode.MAINTENANCE and database.split:
+        if job.mode is Mode.MAINTENANCE and defaults.database.split:
             # Postgres 15/16 (Supabase) let only a table's owner VACUUM it: this one job also
             # reads the schema owner's secret (migrationsSecretArn) and VACUUMs with it; its
             # log pruning and run record stay on the job user's connection (shared/execution.py).
-            self.function.add_environment("MAINTENANCE_DATABASE_SECRET_ARN", database.migrations_secret.secret_arn)
-            database.grant_read(self.function, database.migrations_secret)
+            self.function.add_environment(
+                "MAINTENANCE_DATABASE_SECRET_ARN", defaults.database.migrations_secret.secret_arn
+            )
+            defaults.database.grant_read(self.function, defaults.database.migrations_secret)
+        acknowledge(
+            self.function,
+            "Serverless-LambdaDLQ",
+            "A failed asynchronous invocation goes to the on-failure destination (the dead-letter queue), "
+            "which records the error as well as the event; a DeadLetterConfig too would send each one twice.",
+        )
         self.log_group = self.function.log_group
         self.rule = events.Rule(
             self,
             "Schedule",
-            rule_name=naming.rule_name(job.name, name_prefix),
+            rule_name=naming.rule_name(job.name, defaults.name_prefix),
             description=f"{job.name}: {job.cron} (UTC)",
             schedule=events.Schedule.expression(cron.to_eventbridge(job.cron)),
             targets=[

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk.bundling import build_asset
 from cdk.config import StackConfig
 from cdk.database_access import DatabaseAccess
+from cdk.dead_letter_queue import DeadLetterQueue
+from cdk.lambda_function import FunctionDefaults
 from cdk.migrations import SchemaMigrations
-from cdk.monitoring import Monitoring
-from cdk.nag import acknowledge
+from cdk.monitoring import MonitoredJob, Monitoring
 from cdk.scheduled_job import ScheduledJob
 from cdk.watchdog import MissedRunWatchdog
 from shared.registry import JOBS
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("-"))
-
 
 _RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,
@@ -35,11 +30,8 @@ _RETENTION = {
 }
 
 
-def _retention(days: int) -> logs.RetentionDays:
-    try:
-        return _RETENTION[days]
-    except KeyError:
-        raise ValueError(f"logRetentionDays {days}: use one of {', '.join(map(str, _RETENTION))}") from None
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
 
 
 class ScheduledJobsStack(Stack):
@@ -47,86 +39,51 @@ class ScheduledJobsStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        prefix = config.name_prefix
-        retention = _retention(config.log_retention_days)
-        code = lambda_.Code.from_asset(str(build_asset(install_dependencies=not config.skip_bundling)))
-
-        database = DatabaseAccess(
-            self,
-            "Database",
-            secret_arn=config.database_secret_arn,
-            migrations_secret_arn=config.migrations_secret_arn,
-            vpc_id=config.vpc_id,
-            subnet_ids=config.subnet_ids,
-            security_group_id=config.security_group_id,
+        self.config = config
+        self.database = DatabaseAccess(self, "Database", config=config)
+        asset = build_asset(install_dependencies=not config.skip_bundling, architecture=config.architecture)
+        defaults = FunctionDefaults(
+            code=lambda_.Code.from_asset(str(asset)),
+            database=self.database,
+            log_retention=_RETENTION[config.log_retention_days],
+            architecture=config.architecture,
+            name_prefix=config.name_prefix,
         )
-
-        # One queue for every undeliverable event and every run that failed all its retries.
-        dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue (EventBridge target DLQ and Lambda on-failure "
-            "destination); an operator reads and purges it, nothing consumes it.",
-        )
-
-        migrations = SchemaMigrations(
-            self, "Migrations", code=code, database=database, log_retention=retention, name_prefix=prefix
-        )
-
-        self.jobs: dict[str, ScheduledJob] = {}
-        for job in JOBS:
-            scheduled = ScheduledJob(
-                self,
-                _pascal(job.name),
-                job=job,
-                code=code,
-                database=database,
-                dead_letter_queue=dead_letter_queue,
-                log_retention=retention,
-                name_prefix=prefix,
+        self.dead_letter_queue = DeadLetterQueue(self, "DeadLetterQueue")
+        self.migrations = SchemaMigrations(self, "Migrations", defaults=defaults)
+        self.jobs = {
+            job.name: ScheduledJob(
+                self, _pascal(job.name), job=job, defaults=defaults, dead_letter_queue=self.dead_letter_queue.queue
             )
-            # A new job's SQL is migrated before its function and schedule exist.
-            scheduled.node.add_dependency(migrations.resource)
-            self.jobs[job.name] = scheduled
-
-        if config.pg_cron_cutover:
-            migrations.add_pg_cron_cutover(after=list(self.jobs.values()))
-
-        watchdog = MissedRunWatchdog(
-            self,
-            "Watchdog",
-            code=code,
-            database=database,
-            dead_letter_queue=dead_letter_queue,
-            log_retention=retention,
-            name_prefix=prefix,
+            for job in JOBS
+        }
+        self.watchdog = MissedRunWatchdog(
+            self, "Watchdog", defaults=defaults, dead_letter_queue=self.dead_letter_queue.queue
         )
-        watchdog.node.add_dependency(migrations.resource)
-
-        Monitoring(
+        for after_migrations in (*self.jobs.values(), self.watchdog):
+            # A new job's SQL is migrated before its function and schedule exist.
+            after_migrations.node.add_dependency(self.migrations.resource)
+        if config.pg_cron_cutover:
+            self.migrations.add_pg_cron_cutover(after=list(self.jobs.values()))
+        self.monitoring = Monitoring(
             self,
             "Monitoring",
-            jobs=JOBS,
-            job_log_groups=[scheduled.log_group for scheduled in self.jobs.values()],
-            watchdog_log_group=watchdog.log_group,
-            dead_letter_queue=dead_letter_queue,
+            jobs=[MonitoredJob(s.job, s.function, s.log_group) for s in self.jobs.values()],
+            watchdog_log_group=self.watchdog.log_group,
+            dead_letter_queue=self.dead_letter_queue,
             alarm_email=config.alarm_email,
-            name_prefix=prefix,
+            name_prefix=config.name_prefix,
         )
+        self._outputs()
 
+    def _outputs(self) -> None:
+        database = self.database
+        created = " (created by the stack: fill it in)" if database.created_secret else ""
         CfnOutput(
             self,
             "DatabaseSecretArn",
             value=database.secret.secret_arn,
-            description="The secret holding the jobs' database connection URL"
-            + (" (created by the stack: fill it in)" if database.created_secret else ""),
+            description=f"The secret holding the jobs' database connection URL{created}",
         )
         if database.split:
             CfnOutput(
@@ -138,7 +95,8 @@ class ScheduledJobsStack(Stack):
         CfnOutput(
             self,
             "MigrateFunctionName",
-            value=migrations.function.function_name,
+            value=self.migrations.function.function_name,
             description='Run by hand with {"RequestType": "Update"} after filling in the secret',
         )
-        CfnOutput(self, "DeadLetterQueueUrl", value=dead_letter_queue.queue_url)
+        CfnOutput(self, "DeadLetterQueueUrl", value=self.dead_letter_queue.queue.queue_url)
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)

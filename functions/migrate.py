@@ -8,6 +8,10 @@ never touches the data). Runs by hand from the Lambda console too, with the test
 With ``-c pgCronCutover=true`` the same function backs a second resource (``Action``
 ``pg-cron-cutover``, created after the rules): Create and Update run the cutover from
 pg_cron, Delete undoes it (shared/cutover.py).
+
+It never reports success without migrating, with one exception: the secret the stack
+created still holds its placeholder (exactly), so nobody could have filled it in yet.
+Any other failure (the secret unreadable, the database unreachable) fails the deploy.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import os
 from typing import Any
 
 from shared import cutover
+from shared.config import read_secret
 from shared.db import get_connection
-from shared.errors import ConfigError
 from shared.migrations import migrate
+from shared.naming import SECRET_PLACEHOLDER
 from shared.observability import logger
 
 PHYSICAL_ID = "schema-migrations"
@@ -34,15 +39,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if request == "Delete":
         logger.info("stack deleted: migrations left in place")
         return {"PhysicalResourceId": physical_id}
-    try:
-        applied = migrate(get_connection())
-    except ConfigError as exc:
-        # The stack created the secret on this very deploy: nobody could fill it in yet.
-        # Let the deploy finish; the operator fills the secret and runs this function once.
-        if os.environ.get("DATABASE_SECRET_CREATED_BY_STACK") != "true":
-            raise
-        logger.warning("database secret not filled in yet: migrations not applied", extra={"error": str(exc)})
+    if _secret_not_filled_in():
+        logger.warning("database secret not filled in yet: migrations not applied")
         return {"PhysicalResourceId": physical_id, "Data": {"Applied": "0", "Status": "secret-not-filled-in"}}
+    applied = migrate(get_connection())
     logger.info("migrations applied", extra={"applied": applied})
     return {"PhysicalResourceId": physical_id, "Data": {"Applied": str(len(applied)), "Status": "migrated"}}
 
@@ -52,3 +52,11 @@ def _pg_cron_cutover(request: str, physical_id: str) -> dict[str, Any]:
     result = (cutover.undo if request == "Delete" else cutover.cut_over)(get_connection())
     logger.info(result.message, extra={"jobs": [j.get("registry_job") for j in result.jobs]})
     return {"PhysicalResourceId": physical_id, "Data": {"Jobs": str(len(result.jobs)), "Status": result.action}}
+
+
+def _secret_not_filled_in() -> bool:
+    """True only for the stack-created secret holding exactly its placeholder (read failures raise)."""
+    arn = os.environ.get("DATABASE_SECRET_ARN")
+    if os.environ.get("DATABASE_SECRET_CREATED_BY_STACK") != "true" or os.environ.get("DATABASE_URL") or not arn:
+        return False
+    return read_secret(arn) == SECRET_PLACEHOLDER

@@ -69,12 +69,15 @@ def maintenance_database_url() -> str | None:
 
 
 def _secret_url(arn: str, *, refresh: bool = False) -> str:
+    return _url_from_secret(read_secret(arn, refresh=refresh))
+
+
+def read_secret(arn: str, *, refresh: bool = False) -> str:
+    """The secret's value as stored (cached ``SECRET_MAX_AGE_S``); ConfigError with the reason if unreadable."""
     from aws_lambda_powertools.utilities import parameters
 
     try:
         value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_S, force_fetch=refresh)
     except Exception as exc:  # the SDK's message names the secret, never its value
         raise ConfigError(f"could not read the database secret {arn}: {type(exc).__name__}: {exc}") from None
-    if isinstance(value, bytes):
-        value = value.decode()
-    return _url_from_secret(str(value))
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -23,6 +23,10 @@ METRIC_MISSED = "MissedRuns"
 #: Emitted once (value 1) by the runner when a job pauses itself after repeated failures.
 METRIC_AUTO_PAUSED = "JobAutoPaused"
 
+#: What the secret the stack creates holds until the operator stores the connection URL in it.
+#: The migrate function treats exactly this value as "not filled in yet" (see functions/migrate.py).
+SECRET_PLACEHOLDER = "not filled in yet: store postgresql://USER:PASSWORD@HOST:5432/DBNAME?sslmode=require here"  # noqa: S105
+
 #: The EventBridge ``source`` of events fired by jobctl's local scheduler.
 LOCAL_SCHEDULER_SOURCE = "jobctl.scheduler"
 

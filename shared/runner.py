@@ -137,7 +137,14 @@ def run(
     tracer.put_annotation(key="job", value=job.name)
     metrics.add_dimension(name=JOB_DIMENSION, value=job.name)
 
-    conn, claim = _claim_with_reconnect(get_connection, request, request_id)
+    try:
+        conn, claim = _claim_with_reconnect(get_connection, request, request_id)
+    except JobsError as exc:
+        # Failed before it started (secret, connection, authentication): still a failed run
+        # for the logs, metrics and alarms, though it has no cron_job_logs row.
+        logger.append_keys(run_id=None)
+        _observe(_result(request, Status.FAILED, None, started, reason=str(exc)))
+        raise
     logger.append_keys(run_id=claim.log_id)
     if claim.skipped_reason is not None:
         result = _result(request, Status.SKIPPED, claim.log_id, started, reason=claim.skipped_reason)
@@ -205,7 +212,10 @@ def _work(
 def _claim_with_reconnect(
     get_connection: Callable[[], Conn], request: RunRequest, request_id: str | None
 ) -> tuple[Conn, _Claim]:
-    conn = get_connection()
+    try:
+        conn = get_connection()
+    except Exception as exc:
+        raise translate(exc, what=f"connecting to run {request.job.name}") from None
     try:
         return conn, _claim(conn, request, request_id)
     except (psycopg.OperationalError, psycopg.InterfaceError):
@@ -431,7 +441,7 @@ def _pause_after_failures(get_connection: Callable[[], Conn], job: registry.Job)
 def _result(
     request: RunRequest,
     status: Status,
-    log_id: int,
+    log_id: int | None,
     started: float,
     *,
     summary: dict[str, Any] | None = None,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
+import subprocess
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from cdk import bundling
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_what_the_lambda_runtime_provides_is_left_out():
+    assert {"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "python-dateutil", "six"} == (
+        bundling.PROVIDED_BY_RUNTIME
+    )
 
 
 def test_runtime_requirements_are_pyprojects_minus_boto3():
@@ -27,6 +35,49 @@ def test_pip_installs_binary_wheels_for_lambda_arm64_python_313(tmp_path):
     assert "--python-version 3.13" in joined
     assert f"--target {tmp_path}" in joined
     assert cmd[-1] == "psycopg[binary]==3.3.9"
+
+
+def test_x86_64_bundling_fetches_x86_64_wheels(tmp_path):
+    joined = " ".join(bundling.pip_command(tmp_path, ["psycopg[binary]==3.3.9"], "x86_64"))
+    assert "--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64" in joined
+    assert "aarch64" not in joined
+
+
+def test_bytecode_is_compiled_by_python_313_with_unchecked_hashes(tmp_path):
+    # Given a module, compiled the way the asset is
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("X = 1\n")
+    python = bundling.find_python313()
+    subprocess.run(bundling.compile_command(python, tmp_path), check=True)
+    # Then the bytecode is CPython 3.13's, hash-based and never checked against the source (PEP 552)
+    (pyc,) = (tmp_path / "pkg" / "__pycache__").glob("mod.*.pyc")
+    assert pyc.name == "mod.cpython-313.pyc"
+    magic = subprocess.run(
+        [str(python), "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    header = pyc.read_bytes()[:8]
+    assert header[:4].hex() == magic
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked
+    # And tracebacks name the file where Lambda puts it
+    code = subprocess.run(
+        [str(python), "-c", f"import marshal; print(marshal.loads(open('{pyc}', 'rb').read()[16:]).co_filename)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert code == "/var/task/pkg/mod.py"
+
+
+def test_a_missing_python_313_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAMBDA_PYTHON", str(tmp_path / "none"))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"needs CPython 3\.13 .* install it .*or set LAMBDA_PYTHON"):
+        bundling.find_python313()
 
 
 def test_only_runtime_sources_go_in():
@@ -72,27 +123,52 @@ def test_sources_only_build_copies_exactly_the_runtime_files_and_is_reused(tmp_p
     assert not out.exists()  # the stale build was removed
 
 
-def test_prune_drops_what_the_runtime_provides(tmp_path):
-    for name in ("botocore", "botocore-1.44.8.dist-info", "boto3", "s3transfer", "bin", "psycopg", "urllib3"):
-        (tmp_path / name).mkdir()
+def install_fake(target: Path, name: str, version: str, files: list[str]) -> None:
+    """A distribution as pip leaves it: its files and a dist-info with METADATA and RECORD."""
+    info = f"{name.replace('-', '_')}-{version}.dist-info"
+    for rel in [*files, f"{info}/METADATA", f"{info}/RECORD"]:
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target / rel).write_text("")
+    (target / info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (target / info / "RECORD").write_text(
+        "".join(f"{rel},,\n" for rel in [*files, f"{info}/METADATA", f"{info}/RECORD"])
+    )
+
+
+def test_prune_drops_every_file_of_what_the_runtime_provides(tmp_path):
+    install_fake(tmp_path, "botocore", "1.44.8", ["botocore/__init__.py", "botocore/data/x.json"])
+    install_fake(tmp_path, "six", "1.17.0", ["six.py"])
+    install_fake(tmp_path, "python-dateutil", "2.9.0", ["dateutil/__init__.py", "dateutil/tz/tz.py"])
+    install_fake(tmp_path, "urllib3", "2.5.0", ["urllib3/__init__.py"])
+    install_fake(tmp_path, "jmespath", "1.0.1", ["jmespath/__init__.py"])
+    install_fake(tmp_path, "psycopg", "3.3.9", ["psycopg/__init__.py"])
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "psycopg" / "__pycache__").mkdir()
     bundling._prune(tmp_path)
-    assert {p.name for p in tmp_path.iterdir()} == {"psycopg", "urllib3"}
-    shutil.rmtree(tmp_path)
+    assert tree(tmp_path) == {
+        "psycopg/__init__.py",
+        "psycopg-3.3.9.dist-info/METADATA",
+        "psycopg-3.3.9.dist-info/RECORD",
+    }
+    assert {p.name for p in tmp_path.iterdir()} == {"psycopg", "psycopg-3.3.9.dist-info"}
 
 
 def test_full_build_installs_dependencies_once_and_reuses_them_across_source_edits(tmp_path, monkeypatch):
     # Given pip replaced by a stand-in that records its calls and "installs" a package and botocore
-    calls = []
+    calls, compiled = [], []
 
     def fake_pip(cmd, check):
+        if "compileall" in cmd:
+            compiled.append(cmd)
+            return
         calls.append(cmd)
         target = Path(cmd[cmd.index("--target") + 1])
-        for package in ("croniter", "botocore"):
-            (target / package).mkdir()
-            (target / package / "__init__.py").write_text("")
+        install_fake(target, "croniter", "7.0.0", ["croniter/__init__.py"])
+        install_fake(target, "botocore", "1.44.8", ["botocore/__init__.py"])
         (target / "croniter" / "__pycache__").mkdir()
 
     monkeypatch.setattr(bundling.subprocess, "run", fake_pip)
+    monkeypatch.setattr(bundling, "find_python313", lambda: Path("/opt/python3.13"))
     make_project(tmp_path / "p")
     build = {"install_dependencies": True, "root": tmp_path / "p", "build_dir": tmp_path / "build"}
     # When the asset is built, a source changes, and it is built again
@@ -105,8 +181,13 @@ def test_full_build_installs_dependencies_once_and_reuses_them_across_source_edi
     assert first != second
     assert tree(second) == {
         "croniter/__init__.py",
+        "croniter-7.0.0.dist-info/METADATA",
+        "croniter-7.0.0.dist-info/RECORD",
         "functions/handler.py",
         "shared/db.py",
         "shared/sql/migrations/V001__a.sql",
     }
     assert (second / "shared" / "db.py").read_text() == "X = 3\n"
+    # And each asset was compiled, by Python 3.13, before it took its final name
+    assert len(compiled) == 2 and compiled[1][0] == "/opt/python3.13"
+    assert compiled[1][-1].endswith(".tmp") and "unchecked-hash" in compiled[1]

@@ -33,6 +33,14 @@ def test_command_line_values_are_parsed():
     assert config.name_prefix == "dev-"
 
 
+def test_architecture_and_kms_key_are_read():
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs"
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    config = config_from(architecture="X86_64", databaseSecretArn=secret, databaseSecretKmsKeyArn=key)
+    assert (config.architecture, config.database_secret_kms_key_arn) == ("x86_64", key)
+    assert config_from().architecture == "arm64"
+
+
 def test_migrations_secret_is_read():
     jobs = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs"
     owner = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:owner"
@@ -66,6 +74,20 @@ def test_cdk_json_lists_are_accepted():
             "migrationsSecretArn .* needs databaseSecretArn",
         ),
         ({"alarmEmail": "ops"}, "not an e-mail address"),
+        ({"architecture": "arm"}, "architecture 'arm': use arm64 .* or x86_64"),
+        ({"logRetentionDays": "45"}, "logRetentionDays 45: use one of 7, 14, 30"),
+        ({"logRetentionDays": "ninety"}, "logRetentionDays ninety: use one of"),
+        (
+            {
+                "databaseSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs",
+                "databaseSecretKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:alias/jobs",
+            },
+            "databaseSecretKmsKeyArn .* is not a KMS key ARN .*an alias ARN cannot be granted",
+        ),
+        (
+            {"databaseSecretKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab"},
+            "databaseSecretKmsKeyArn .* needs databaseSecretArn",
+        ),
         ({"namePrefix": "Staging_"}, "namePrefix"),
     ],
 )

@@ -3,14 +3,16 @@ dead-letter queue, IAM scope, alarms, dashboard and the migration custom resourc
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 from aws_cdk import Stack
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from cdk import cfn_lint
 from cdk import migrations as cdk_migrations
 from shared import naming
 from shared.registry import JOBS, Job
@@ -238,8 +240,50 @@ def test_silent_watchdog_alarms_with_missing_data_as_breaching(synth):
     assert alarm["AlarmActions"] == [{"Ref": topic_id(synth)}]
 
 
+@pytest.mark.parametrize("job", JOBS, ids=lambda j: j.name)
+def test_a_lambda_errors_alarm_per_job_function_as_a_backstop(synth, job):
+    alarm = alarms_by_name(synth)[f"{job.name}-errors"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ids(synth, job)["function"]}}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 300, 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": topic_id(synth)}]
+
+
 def test_exactly_the_alarms_expected(synth):
-    assert len(alarms_by_name(synth)) == 2 * len(JOBS) + 2
+    assert len(alarms_by_name(synth)) == 3 * len(JOBS) + 2
+
+
+def test_cloudwatch_may_publish_to_the_topic_for_this_stacks_alarms_only(synth):
+    statements = [
+        st
+        for p in synth.of_type("AWS::SNS::TopicPolicy").values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (allow,) = [st for st in statements if st["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish" and allow["Resource"] == {"Ref": topic_id(synth)}
+    alarm_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(a["Fn::GetAtt"][0] for a in alarm_arns) == sorted(synth.of_type("AWS::CloudWatch::Alarm"))
+    assert all(a["Fn::GetAtt"][1] == "Arn" for a in alarm_arns)
+
+
+def test_what_outlives_the_stack(synth):
+    # Kept: the operator's secret, undelivered events, the run history's log lines
+    assert synth.resources[secret_id(synth)]["DeletionPolicy"] == "Retain"
+    assert synth.resources[dlq_id(synth)]["DeletionPolicy"] == "Retain"
+    provider_logs = synth.logical_id(synth.stack.migrations.node.find_child("ProviderLogs"))
+    for log_id, group in synth.of_type("AWS::Logs::LogGroup").items():
+        assert group["DeletionPolicy"] == ("Delete" if log_id == provider_logs else "Retain"), log_id
+    # Deleted (after a 7-day wait): the key of the alarm topic, which holds nothing at rest
+    key = only(synth.of_type("AWS::KMS::Key"))[1]
+    assert key["DeletionPolicy"] == "Delete" and key["Properties"]["PendingWindowInDays"] == 7
+
+
+def test_the_stack_created_secret_holds_the_exact_placeholder_the_migrate_function_knows(synth):
+    secret = synth.resources[secret_id(synth)]["Properties"]
+    assert secret["SecretString"] == naming.SECRET_PLACEHOLDER
+    assert "GenerateSecretString" not in secret
 
 
 def test_alarm_topic_is_kms_encrypted_tls_only_without_subscription_by_default(synth):
@@ -262,7 +306,8 @@ def test_alarm_topic_is_kms_encrypted_tls_only_without_subscription_by_default(s
 def dashboard(synth: Synthesized) -> dict:
     """The dashboard body as JSON; a reference inside it (a log group name) reads ``REF:<logical id>``."""
     resource = only(synth.of_type("AWS::CloudWatch::Dashboard"))[1]["Properties"]
-    assert resource["DashboardName"] == "scheduled-jobs"
+    # Dashboard names are account-wide: the region is part of it
+    assert resource["DashboardName"] == {"Fn::Join": ["", ["scheduled-jobs-", {"Ref": "AWS::Region"}]]}
     parts = resource["DashboardBody"]["Fn::Join"][1]
     return json.loads("".join(p if isinstance(p, str) else reference(p) for p in parts))
 
@@ -288,10 +333,17 @@ def graph_metrics(body: dict, title: str) -> list[tuple[str, str, dict[str, str]
 def test_dashboard_has_the_jobs_runs_duration_and_summary_widgets(synth, job):
     body = dashboard(synth)
     ns, dims = naming.METRICS_NAMESPACE, {"service": naming.SERVICE, "job": job.name}
+    function = {"FunctionName": f"REF:{ids(synth, job)['function']}"}
     assert graph_metrics(body, f"{job.name}: runs") == [
         (ns, naming.METRIC_SUCCEEDED, dims, {"label": "succeeded", "period": 3600, "stat": "Sum"}),
         (ns, naming.METRIC_FAILED, dims, {"label": "failed", "period": 3600, "stat": "Sum"}),
         (ns, naming.METRIC_SKIPPED, dims, {"label": "skipped", "period": 3600, "stat": "Sum"}),
+        (
+            "AWS/Lambda",
+            "Errors",
+            function,
+            {"label": "function errors", "period": 3600, "stat": "Sum", "yAxis": "right"},
+        ),
     ]
     assert graph_metrics(body, f"{job.name}: duration (ms)") == [
         (ns, naming.METRIC_DURATION, dims, {"label": "p50", "period": 3600, "stat": "p50"}),
@@ -368,10 +420,13 @@ def test_stack_created_secret_and_its_output(synth):
 
 def test_zero_cdk_nag_findings(synth):
     # cdk-nag 3 is a policy-validation plugin: synth (in the fixture) already raised on a finding.
-    report = AwsSolutionsChecks(synth.app).validate_scope(synth.stack)
-    assert [v.rule_name for v in report.violations] == []
-    assert report.success
-    errors = Annotations.from_stack(synth.stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    for pack in (AwsSolutionsChecks(synth.app), ServerlessChecks(synth.app)):
+        report = pack.validate_scope(synth.stack)
+        assert [v.rule_name for v in report.violations] == []
+        assert report.success
+    errors = Annotations.from_stack(synth.stack).find_error(
+        "*", Match.string_like_regexp("(AwsSolutions|Serverless)-.*")
+    )
     assert errors == []
 
 
@@ -382,3 +437,18 @@ def test_the_nag_check_is_live(synth):
     # Then the same checks report it: the zero above is not an empty pack
     report = AwsSolutionsChecks(synth.app).validate_scope(stack)
     assert {"AwsSolutions-SQS3", "AwsSolutions-SQS4"} <= {v.rule_name for v in report.violations}
+    report = ServerlessChecks(synth.app).validate_scope(stack)
+    assert "Serverless-SQSRedrivePolicy" in {v.rule_name for v in report.violations}
+
+
+def test_cfn_lint_finds_nothing_of_ours(synth):
+    assert cfn_lint.findings(synth.template.to_json()) == []
+
+
+def test_cfn_lint_would_report_a_redundant_depends_on_of_ours(synth):
+    # Given the DependsOn this stack used to add: a function on the log group its LoggingConfig names
+    template = copy.deepcopy(synth.template.to_json())
+    names = ids(synth, JOBS[0])
+    template["Resources"][names["function"]]["DependsOn"].append(names["log_group"])
+    # Then cfn-lint reports it (only aws-cdk-lib's DependsOn on the function's own role is set aside)
+    assert [f.split(" ")[0] for f in cfn_lint.findings(template)] == ["W3005"]

@@ -1,10 +1,12 @@
-"""An operator's settings: an existing secret, a VPC, a name prefix, an alarm e-mail."""
+"""An operator's settings: an existing secret (encrypted with the operator's KMS key), a VPC with
+three subnets, a name prefix, an alarm e-mail, x86_64."""
 
 from __future__ import annotations
 
 import pytest
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from cdk import cfn_lint
 from shared import naming
 from shared.registry import JOBS
 from tests.infrastructure.conftest import Synthesized, synthesize
@@ -12,7 +14,8 @@ from tests.infrastructure.conftest import Synthesized, synthesize
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/jobs-db-AbCdEf"
 PARTIAL_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/jobs-db"
 VPC, SG = "vpc-0123456789abcdef0", "sg-0ccccccccccccccc3"
-SUBNET_A, SUBNET_B = "subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"
+SUBNET_A, SUBNET_B, SUBNET_C = "subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"
+KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +23,12 @@ def synth() -> Synthesized:
     return synthesize(
         databaseSecretArn=SECRET_ARN,
         vpcId=VPC,
-        subnetIds=f"{SUBNET_A},{SUBNET_B}",
+        subnetIds=f"{SUBNET_A},{SUBNET_B},{SUBNET_C}",  # three: not a multiple of the two AZs CDK knows
         securityGroupId=SG,
         namePrefix="staging-",
         alarmEmail="ops@example.com",
+        databaseSecretKmsKeyArn=KMS_KEY,
+        architecture="x86_64",
     )
 
 
@@ -41,6 +46,36 @@ def test_no_secret_is_created_and_every_python_function_reads_the_given_one(synt
     assert len(functions) == len(JOBS) + 2  # the jobs, the watchdog, the migrate function
     for fn in functions.values():
         assert fn["Environment"]["Variables"]["DATABASE_SECRET_ARN"] == SECRET_ARN
+
+
+def kms_statements_by_role(synth: Synthesized) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            if any(a.startswith("kms:") for a in actions):
+                for role in policy["Properties"]["Roles"]:
+                    found.setdefault(role["Ref"], []).append(st)
+    return found
+
+
+def test_every_role_that_reads_a_secret_may_decrypt_with_the_operators_key_through_secrets_manager(synth):
+    readers = secret_resources_by_role(synth)
+    by_role = kms_statements_by_role(synth)
+    assert set(by_role) == set(readers) and len(readers) == len(JOBS) + 2
+    for statements in by_role.values():
+        assert statements == [
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": KMS_KEY,
+                "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}},
+            }
+        ]
+
+
+def test_x86_64_functions(synth):
+    assert {tuple(fn["Architectures"]) for fn in python_functions(synth).values()} == {("x86_64",)}
 
 
 def test_secret_read_is_granted_on_that_arn_only(synth):
@@ -61,7 +96,7 @@ def test_secret_read_is_granted_on_that_arn_only(synth):
 
 def test_every_python_function_runs_in_the_given_subnets_and_security_group(synth):
     for fn in python_functions(synth).values():
-        assert fn["VpcConfig"] == {"SubnetIds": [SUBNET_A, SUBNET_B], "SecurityGroupIds": [SG]}
+        assert fn["VpcConfig"] == {"SubnetIds": [SUBNET_A, SUBNET_B, SUBNET_C], "SecurityGroupIds": [SG]}
     assert synth.of_type("AWS::EC2::SecurityGroup") == {}
 
 
@@ -74,6 +109,10 @@ def test_names_carry_the_prefix(synth):
     rules = {r["Properties"]["Name"] for r in synth.of_type("AWS::Events::Rule").values()}
     assert rules == {naming.rule_name(j.name, "staging-") for j in JOBS} | {"staging-scheduled-jobs-watchdog-schedule"}
     assert synth.stack.stack_name == "staging-ScheduledJobs"
+    ((_, dashboard),) = synth.of_type("AWS::CloudWatch::Dashboard").items()
+    assert dashboard["Properties"]["DashboardName"] == {
+        "Fn::Join": ["", ["staging-scheduled-jobs-", {"Ref": "AWS::Region"}]]
+    }
 
 
 def test_alarm_email_subscribes_to_the_topic(synth):
@@ -88,8 +127,8 @@ def test_migrate_function_fails_the_deploy_on_a_bad_operator_secret(synth):
 
 
 def test_zero_cdk_nag_findings_in_a_vpc(synth):
-    report = AwsSolutionsChecks(synth.app).validate_scope(synth.stack)
-    assert [v.rule_name for v in report.violations] == []
+    for pack in (AwsSolutionsChecks(synth.app), ServerlessChecks(synth.app)):
+        assert [v.rule_name for v in pack.validate_scope(synth.stack).violations] == []
 
 
 def test_partial_arn_is_granted_with_secrets_managers_suffix_and_a_security_group_is_created():
@@ -161,8 +200,8 @@ def test_with_a_migrations_secret_only_the_migrate_and_maintenance_functions_rea
 
 
 def test_zero_cdk_nag_findings_with_two_secrets(split):
-    report = AwsSolutionsChecks(split.app).validate_scope(split.stack)
-    assert [v.rule_name for v in report.violations] == []
+    for pack in (AwsSolutionsChecks(split.app), ServerlessChecks(split.app)):
+        assert [v.rule_name for v in pack.validate_scope(split.stack).violations] == []
 
 
 def test_without_a_migrations_secret_every_function_reads_the_one_secret(synth):
@@ -192,3 +231,8 @@ def test_pg_cron_cutover_option_adds_a_cutover_resource_created_after_every_rule
     rules = {cut.logical_id(s.rule) for s in cut.stack.jobs.values()}
     assert len(rules) == len(JOBS)
     assert rules <= set(resource["DependsOn"])
+
+
+def test_cfn_lint_finds_nothing_of_ours_in_the_variants(synth, split):
+    assert cfn_lint.findings(synth.template.to_json()) == []
+    assert cfn_lint.findings(split.template.to_json()) == []

@@ -14,8 +14,9 @@ from moto import mock_aws
 from functions import migrate, watchdog
 from shared import registry
 from shared.db import get_connection, reset_connection
-from shared.errors import ConfigError
+from shared.errors import ConfigError, DatabaseUnavailable
 from shared.migrations import discover
+from shared.naming import SECRET_PLACEHOLDER
 
 
 @dataclass
@@ -89,14 +90,41 @@ def test_delete_touches_nothing(database):
 
 @mock_aws
 def test_a_stack_created_secret_not_yet_filled_in_lets_the_first_deploy_finish(database):
-    # Given the secret the stack just created, still holding its generated placeholder
+    # Given the secret the stack just created, still holding its placeholder
     client = boto3.client("secretsmanager", region_name="eu-west-1")
-    arn = client.create_secret(Name="jobs-db", SecretString="generated-placeholder-value")["ARN"]
+    arn = client.create_secret(Name="jobs-db", SecretString=SECRET_PLACEHOLDER)["ARN"]
     database(None, secret_arn=arn, created_by_stack=True)
     # Then Create succeeds and says the migrations wait for the secret
     result = migrate.handler(cfn_event("Create"), FakeLambdaContext())
     assert result["Data"] == {"Applied": "0", "Status": "secret-not-filled-in"}
     # While the same secret given by the operator fails the deploy (next test): the flag decides
+
+
+@mock_aws
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ("generated-value-AbC123", ConfigError, "neither a postgresql:// URL nor JSON"),
+        (SECRET_PLACEHOLDER, None, None),
+        ("postgresql://jobs:pw-x1@127.0.0.1:9/app?connect_timeout=1", DatabaseUnavailable, "could not be reached"),
+        (None, ConfigError, "could not read the database secret"),
+    ],
+    ids=["not-the-placeholder", "placeholder", "unreachable", "unreadable"],
+)
+def test_a_stack_created_secret_fails_the_deploy_unless_it_holds_the_placeholder(database, value, error, message):
+    # Given the stack-created secret holding anything but its placeholder (or not readable at all)
+    client = boto3.client("secretsmanager", region_name="eu-west-1")
+    if value is None:
+        arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs-db-AbCdEf"
+    else:
+        arn = client.create_secret(Name="jobs-db", SecretString=value)["ARN"]
+    database(None, secret_arn=arn, created_by_stack=True)
+    # Then the deploy fails with the reason (only the exact placeholder lets it through)
+    if error is None:
+        assert migrate.handler(cfn_event("Update"), FakeLambdaContext())["Data"]["Status"] == "secret-not-filled-in"
+        return
+    with pytest.raises(error, match=message):
+        migrate.handler(cfn_event("Update"), FakeLambdaContext())
 
 
 @mock_aws
