@@ -46,11 +46,11 @@ typecheck: install
 docs: install  ## regenerate the README's jobs table from the registry
 	$(BIN)/python -m jobctl.readme
 
-synth: install  ## cdk synth, offline (bundles the Lambda dependencies with pip, no Docker)
-	npm ci --no-audit --no-fund --loglevel=error && npx cdk synth --quiet
+synth: install  ## cdk synth, offline (bundles with pip, no Docker); settings: CDK_ARGS="-c key=value ..."
+	npm ci --no-audit --no-fund --loglevel=error && npx cdk synth --quiet $(CDK_ARGS)
 
 deploy: install  ## cdk deploy (needs AWS credentials)
-	npm ci --no-audit --no-fund --loglevel=error && npx cdk deploy --all
+	npm ci --no-audit --no-fund --loglevel=error && npx cdk deploy --all $(CDK_ARGS)
 
 bench: install  ## performance at 1,000,000 users (see README: Performance)
 	$(BIN)/jobctl bench
