@@ -244,3 +244,25 @@ def build_asset(
     staging.rename(out)
     marker.touch()
     return out
+
+
+def local_architecture() -> str:
+    """This machine's Lambda architecture name: an asset built for it runs here."""
+    import platform
+
+    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
+
+
+def runtime_provided(root: Path = ROOT, build_dir: Path = BUILD_DIR) -> Path:
+    """What the Lambda runtime adds to the asset's path: pyproject's boto3 pin and its dependencies,
+    installed for CPython 3.13 in a directory of their own (built once), to run an asset locally."""
+    deps = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    (pin,) = [spec for spec in deps if _canonical(re.split(r"[\[<>=!~;\s]", spec, maxsplit=1)[0]) == "boto3"]
+    target = build_dir / "runtime-provided" / re.sub(r"[^A-Za-z0-9.]+", "-", pin)
+    marker = target.with_name(f"{target.name}{_COMPLETE}")
+    if not (marker.exists() and target.is_dir()):
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+        wheels = ["--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_VERSION]
+        subprocess.run([*pip, *wheels, "--upgrade", "--target", str(target), pin], check=True)  # noqa: S603
+        marker.touch()
+    return target

@@ -98,6 +98,12 @@ def python_function(
         **function_props,  # type: ignore[arg-type]
     )
     database.grant_read(function, secret)
+    _acknowledge(function, role, in_vpc=database.in_vpc)
+    return function
+
+
+def _acknowledge(function: lambda_.Function, role: iam.Role, *, in_vpc: bool) -> None:
+    """The cdk-nag findings every function of ours has, each with its reason."""
     pinned = (
         "The project pins python3.13 deliberately: the bundled binary wheels (psycopg-binary, "
         "pydantic-core) are fetched for cp313 and the bytecode is compiled by CPython 3.13 (cdk/bundling.py); "
@@ -112,11 +118,10 @@ def python_function(
         "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
         "resource-level permissions, so CDK grants them on '*'. Nothing else in this role is wildcarded.",
     )
-    if database.in_vpc:
+    if in_vpc:
         acknowledge(
             role,
             f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{_VPC_ACCESS}]",
             "AWSLambdaVPCAccessExecutionRole is the AWS-maintained minimum for a function in a VPC "
             "(create/describe/delete its network interfaces), whose actions take no resource ARNs.",
         )
-    return function

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
-import sys
-import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,34 +22,19 @@ from shared.migrations import discover
 from shared.registry import JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
 #: Every job's latest occurrence at this moment (in the past, so a manual as_of is accepted).
 NOW = datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
 
 
-def boto3_pin() -> str:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    (pin,) = [d for d in deps if d.startswith("boto3==")]
-    return pin
-
-
 @pytest.fixture(scope="module")
 def asset() -> Path:
-    return bundling.build_asset(install_dependencies=True, architecture=ARCHITECTURE)
+    return bundling.build_asset(install_dependencies=True, architecture=bundling.local_architecture())
 
 
 @pytest.fixture(scope="module")
 def boto3_only() -> Path:
     """boto3 and its dependencies alone, as the Lambda runtime has them (built once, reused)."""
-    pin = boto3_pin()
-    target = bundling.BUILD_DIR / "boto3-only" / pin.replace("==", "-")
-    marker = target.with_suffix(".complete")
-    if not marker.exists():
-        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
-        platform_args = ["--only-binary=:all:", "--python-version", bundling.PYTHON_VERSION, "--implementation", "cp"]
-        subprocess.run([*pip, *platform_args, "--upgrade", "--target", str(target), pin], check=True)
-        marker.touch()
-    return target
+    return bundling.runtime_provided()
 
 
 @pytest.fixture
