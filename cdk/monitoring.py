@@ -180,8 +180,8 @@ class Monitoring(Construct):
         )
         self._alarm(
             f"{job.name}-errors",
-            description=f"The {job.name} function raised (AWS/Lambda Errors): a failed run, an overlapped "
-            "occurrence sent back for a retry, or a crash before the runner could count it "
+            description=f"The {job.name} function raised (AWS/Lambda Errors): a failed run, "
+            "or a crash before the runner could count it "
             "(import error, out of memory, timeout). See the function's log group.",
             metric=monitored.function.metric_errors(statistic="Sum", period=Duration.minutes(5)),
         )
