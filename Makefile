@@ -22,7 +22,7 @@ demo: install  ## the main job: embedded Postgres, migrate, seed, simulate 8 day
 test: install  ## the whole suite against a real (embedded) Postgres
 	$(BIN)/python -m pytest
 
-test-pg15: install  ## the whole suite against Postgres 15 (installs Debian's postgresql-15; root)
+test-pg15: install  ## the whole suite on Postgres 15 with pg_cron, then the jobs through pgbouncer (Debian packages; root)
 	scripts/test-pg15
 
 soak: install  ## the long chaos soak (several fault seeds)
