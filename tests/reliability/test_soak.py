@@ -162,6 +162,7 @@ def test_the_soak_fails_when_a_fault_kind_is_no_longer_injected(
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)  # about a minute a seed on an idle machine; ten times that on a busy one
 @pytest.mark.parametrize("fault_seed", LONG["seeds"])
 def test_long_chaos_soak(fault_seed, twin_databases, admin_url, embedded_server, runner_on, quiet_logger, capsys):
     started = time.monotonic()
