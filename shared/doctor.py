@@ -303,7 +303,7 @@ def _trial(conn: Conn, report: Report) -> dict[str, Any]:
         }
         for name in names
     ]
-    lost = [o["name"] for o in objects if o["migrate_will"] == "dropped"]
+    lost = [str(o["name"]) for o in objects if o["migrate_will"] == "dropped"]
     if lost:
         report.warnings.append("migrate drops: " + ", ".join(lost))
     return {"previously_migrated": migrated, "pending": todo or applied, "objects": objects, "trial": "rolled back"}
