@@ -121,53 +121,15 @@ def seed(
     emptied first, in the same transaction). ``on_step(name, rows, seconds)`` reports
     progress. Returns the row count of every table seeded.
     """
-    if users < MIN_USERS:
-        raise SeedError(f"seed needs at least {MIN_USERS} users (got {users})")
-    if as_of.tzinfo is None:
-        raise SeedError("as_of must be timezone-aware (UTC)")
-    if not 0 <= seed < 2**40:
-        raise SeedError("seed must be a non-negative integer below 2**40")
+    _check_arguments(users, as_of, seed)
     params: dict[str, Any] = {**clock_params(as_of), "n": users}
     counts: dict[str, int] = {}
     started = time.perf_counter()
-
     with conn.transaction():
-        conn.execute("SET LOCAL synchronous_commit = off")
-        conn.execute("SET LOCAL TimeZone = 'UTC'")
-        conn.execute("SET LOCAL work_mem = '256MB'")
-        if _scalar(conn, "SELECT EXISTS (SELECT 1 FROM users)"):
-            if not replace:
-                raise SeedError(
-                    "the database already has users: seed only an empty migrated database "
-                    "(or pass replace=True / --replace to empty the app tables first)"
-                )
-            conn.execute(
-                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
-                    sql.SQL(", ").join(sql.Identifier(t) for t in SEEDED_TABLES + _DERIVED_TABLES)
-                )
-            )
-        _skip_fk_checks_if_allowed(conn)
-        conn.execute("DROP FUNCTION IF EXISTS pg_temp.rnd(bigint, integer)")
-        conn.execute(_RND.format(base=seed * 1000))
-
+        _prepare(conn, seed, replace)
         for name, statement in _steps():
             t0 = time.perf_counter()
-            if name == "user_daily_activity":
-                planned = _count(conn, "SELECT count(*) AS n FROM seed_activity")
-                params["msg_mean"] = MESSAGES_PER_USER * users / max(planned, 1)
-            if name == "stories":
-                params["recent"] = _count(conn, "SELECT count(*) AS n FROM seed_recent")
-                if params["recent"] == 0:  # nobody active lately (tiny data sets): anyone may post
-                    conn.execute(
-                        "INSERT INTO seed_recent SELECT row_number() OVER (ORDER BY id), id, created_at "
-                        "FROM users WHERE account_status = 'active'"
-                    )
-                    params["recent"] = _count(conn, "SELECT count(*) AS n FROM seed_recent")
-            if name == "user_reports":
-                params["reports"] = max(1, users // 10)
-                params["banned"] = _count(conn, "SELECT count(*) AS n FROM seed_banned")
-                # ~5 reports per troublemaker on average (skewed), 35% of all reports
-                params["troublemakers"] = max(1, round(params["reports"] * 0.35 / 5))
+            _step_params(conn, name, params, users)
             cur = conn.execute(statement, params)  # type: ignore[arg-type]  # our own SQL file
             rows = max(cur.rowcount, 0)
             if name in SEEDED_TABLES:
@@ -176,22 +138,75 @@ def seed(
             log.info("seed step %s: %d rows in %.2f s", name, rows, elapsed)
             if on_step:
                 on_step(name, rows, elapsed)
-
-        for table in _EXPLICIT_IDS:
-            conn.execute(
-                sql.SQL(
-                    "SELECT setval(pg_get_serial_sequence({t}, 'id'), "
-                    "(SELECT coalesce(max(id), 0) + 1 FROM {i}), false)"
-                ).format(t=sql.Literal(table), i=sql.Identifier(table))
-            )
-        conn.execute("DROP FUNCTION pg_temp.rnd(bigint, integer)")
-        t0 = time.perf_counter()
-        for table in SEEDED_TABLES:
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-        if on_step:
-            on_step("analyze", 0, time.perf_counter() - t0)
+        _finish(conn, on_step)
     log.info("seeded %d users in %.1f s", users, time.perf_counter() - started)
     return counts
+
+
+def _check_arguments(users: int, as_of: datetime, seed: int) -> None:
+    if users < MIN_USERS:
+        raise SeedError(f"seed needs at least {MIN_USERS} users (got {users})")
+    if as_of.tzinfo is None:
+        raise SeedError("as_of must be timezone-aware (UTC)")
+    if not 0 <= seed < 2**40:
+        raise SeedError("seed must be a non-negative integer below 2**40")
+
+
+def _prepare(conn: psycopg.Connection, seed: int, replace: bool) -> None:
+    """The transaction's settings, an empty app (or a refusal), and the seeded random function."""
+    conn.execute("SET LOCAL synchronous_commit = off")
+    conn.execute("SET LOCAL TimeZone = 'UTC'")
+    conn.execute("SET LOCAL work_mem = '256MB'")
+    if _scalar(conn, "SELECT EXISTS (SELECT 1 FROM users)"):
+        if not replace:
+            raise SeedError(
+                "the database already has users: seed only an empty migrated database "
+                "(or pass replace=True / --replace to empty the app tables first)"
+            )
+        conn.execute(
+            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in SEEDED_TABLES + _DERIVED_TABLES)
+            )
+        )
+    _skip_fk_checks_if_allowed(conn)
+    conn.execute("DROP FUNCTION IF EXISTS pg_temp.rnd(bigint, integer)")
+    conn.execute(_RND.format(base=seed * 1000))
+
+
+def _step_params(conn: psycopg.Connection, name: str, params: dict[str, Any], users: int) -> None:
+    """The parameters a step needs from the rows the earlier steps wrote."""
+    if name == "user_daily_activity":
+        planned = _count(conn, "SELECT count(*) AS n FROM seed_activity")
+        params["msg_mean"] = MESSAGES_PER_USER * users / max(planned, 1)
+    if name == "stories":
+        params["recent"] = _count(conn, "SELECT count(*) AS n FROM seed_recent")
+        if params["recent"] == 0:  # nobody active lately (tiny data sets): anyone may post
+            conn.execute(
+                "INSERT INTO seed_recent SELECT row_number() OVER (ORDER BY id), id, created_at "
+                "FROM users WHERE account_status = 'active'"
+            )
+            params["recent"] = _count(conn, "SELECT count(*) AS n FROM seed_recent")
+    if name == "user_reports":
+        params["reports"] = max(1, users // 10)
+        params["banned"] = _count(conn, "SELECT count(*) AS n FROM seed_banned")
+        # ~5 reports per troublemaker on average (skewed), 35% of all reports
+        params["troublemakers"] = max(1, round(params["reports"] * 0.35 / 5))
+
+
+def _finish(conn: psycopg.Connection, on_step: Callable[[str, int, float], None] | None) -> None:
+    """Sequences past the explicit ids, the random function dropped, the seeded tables analysed."""
+    for table in _EXPLICIT_IDS:
+        conn.execute(
+            sql.SQL(
+                "SELECT setval(pg_get_serial_sequence({t}, 'id'), (SELECT coalesce(max(id), 0) + 1 FROM {i}), false)"
+            ).format(t=sql.Literal(table), i=sql.Identifier(table))
+        )
+    conn.execute("DROP FUNCTION pg_temp.rnd(bigint, integer)")
+    t0 = time.perf_counter()
+    for table in SEEDED_TABLES:
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    if on_step:
+        on_step("analyze", 0, time.perf_counter() - t0)
 
 
 def _scalar(conn: psycopg.Connection, query: str) -> Any:
