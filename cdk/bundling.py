@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / ".build" / "lambda"
 SOURCE_PACKAGES = ("functions", "shared")
 SOURCE_SUFFIXES = {".py", ".sql"}
+#: The reference app schema is applied by ``jobctl migrate --app-schema`` only, never on AWS.
+EXCLUDED_DIRS = (Path("shared/sql/app"),)
 #: Provided by the Lambda Python runtime (boto3 and everything it depends on). Our own copy would
 #: shadow the runtime's and could pair the runtime's botocore with a urllib3 it was not built
 #: for. None is pinned: nothing in the functions needs a version the runtime lacks (they call
@@ -170,6 +172,7 @@ def source_files(root: Path = ROOT) -> Iterator[Path]:
                 path.is_file()
                 and path.suffix in SOURCE_SUFFIXES
                 and not any(part in {"__pycache__", "tests"} or part.startswith(("test_", ".")) for part in rel.parts)
+                and not any(rel.is_relative_to(excluded) for excluded in EXCLUDED_DIRS)
             ):
                 yield rel
 

@@ -89,7 +89,7 @@ def run_demo(
     from jobctl.seed import seed_with_progress
     from jobctl.simulation import simulate_with_progress
     from shared.db import connect
-    from shared.migrations import migrate
+    from shared.migrations import discover_app, migrate
 
     started = time.monotonic()
     begin = demo_start(local.utcnow())
@@ -98,7 +98,7 @@ def run_demo(
         url = fresh_app_database(data_dir)
     on_step(f"[1/4] embedded Postgres ready, database {APP_DATABASE!r} rebuilt ({time.monotonic() - started:.1f} s)")
     with connect(url) as conn:
-        applied = migrate(conn)
+        applied = migrate(conn, discover_app()) + migrate(conn)  # the reference app, then the jobs layer
         on_step(f"[2/4] {len(applied)} migrations applied ({time.monotonic() - started:.1f} s)")
         counts, seed_s = seed_with_progress(conn, users=users, as_of=begin, seed_value=DEMO_SEED)
         on_step(

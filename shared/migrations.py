@@ -1,11 +1,18 @@
-"""A small migration runner (versioned files plus repeatable function files).
+"""A small migration runner (versioned files plus repeatable function files), for two layers.
 
-- ``shared/sql/jobs/migrations/V###__name.sql`` are applied once each, in order, each in
-  its own transaction, and recorded with a checksum. An applied file that changed is
-  refused: write a new migration instead.
-- ``shared/sql/jobs/functions/*.sql`` (the jobs' SQL functions, ``CREATE OR REPLACE``) are
+- The **jobs layer** (what this project owns: the run log and its views, watermarks, the job
+  functions, the job role): ``shared/sql/jobs/migrations/V###__name.sql`` are applied once
+  each, in order, each in its own transaction, and recorded with a checksum. An applied file
+  that changed is refused: write a new migration instead.
+  ``shared/sql/jobs/functions/*.sql`` (the jobs' SQL functions, ``CREATE OR REPLACE``) are
   re-applied, all of them in name order after the versioned ones, whenever any changes,
   so a job's SQL is edited in place and reviewed as a normal diff.
+  ``migrate(conn)`` applies this layer (``jobctl migrate``, the deploy).
+- The **reference app schema** (the app's own tables, which a real app's own migrations
+  own): ``shared/sql/app/migrations/V###__name.sql``, recorded as ``app:V###``; applied only
+  by ``migrate(conn, discover_app())`` (``jobctl migrate --app-schema``: a new database, the
+  demo, the tests), never by the deploy. A database migrated before the split (its
+  ``V001__app_schema`` row) counts as having the reference app's ``app:V001``.
 
 Two copies started at once (two deploys, a deploy during a run) are serialised by a
 transaction-scoped advisory lock, which holds through a transaction-mode pooler;
@@ -29,6 +36,10 @@ from shared.errors import MigrationError, translate
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "jobs" / "migrations"
 FUNCTIONS_DIR = SQL_DIR / "jobs" / "functions"
+APP_MIGRATIONS_DIR = SQL_DIR / "app" / "migrations"
+APP_PREFIX = "app:"
+# Recorded before the layers were split: (version, name) rows that stand for an app-layer file.
+_APPLIED_BEFORE_THE_SPLIT = {"app:V001": ("V001", "app_schema")}
 _VERSIONED = re.compile(r"^V(?P<version>\d{3,})__(?P<name>[a-z0-9_]+)\.sql$")
 # An arbitrary constant: the key of the transaction-level advisory lock migrations take.
 LOCK_KEY = 7_341_002_017
@@ -45,9 +56,13 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 @dataclass(frozen=True)
 class Migration:
-    version: str
+    version: str  # 'V009' (jobs layer), 'app:V001' (reference app schema) or 'R:<file name>'
     name: str
     path: Path
+
+    @property
+    def repeatable(self) -> bool:
+        return self.version.startswith("R:")
 
     @property
     def sql(self) -> str:
@@ -58,25 +73,43 @@ class Migration:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
-def discover(migrations_dir: Path = MIGRATIONS_DIR, functions_dir: Path = FUNCTIONS_DIR) -> list[Migration]:
-    """All migrations in the order they apply: versioned by number, then repeatable by name."""
+def discover(
+    migrations_dir: Path = MIGRATIONS_DIR, functions_dir: Path | None = FUNCTIONS_DIR, *, prefix: str = ""
+) -> list[Migration]:
+    """All migrations in the order they apply: versioned by number, then repeatable by name.
+
+    The default is the jobs layer; ``prefix`` namespaces another layer's versions."""
     versioned: list[Migration] = []
     for path in sorted(migrations_dir.glob("*.sql")):
         match = _VERSIONED.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named V###__lower_snake_name.sql")
-        versioned.append(Migration(f"V{match['version']}", match["name"], path))
+        versioned.append(Migration(f"{prefix}V{match['version']}", match["name"], path))
     versions = [m.version for m in versioned]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migrations share a version number in {migrations_dir}")
-    versioned.sort(key=lambda m: int(m.version[1:]))
-    repeatable = [Migration(f"R:{p.name}", p.stem, p) for p in sorted(functions_dir.glob("*.sql"))]
+    versioned.sort(key=lambda m: int(m.version.rsplit("V", 1)[1]))
+    functions = [] if functions_dir is None else sorted(functions_dir.glob("*.sql"))
+    repeatable = [Migration(f"R:{p.name}", p.stem, p) for p in functions]
     return versioned + repeatable
 
 
+def discover_app(migrations_dir: Path = APP_MIGRATIONS_DIR) -> list[Migration]:
+    """The reference app schema's migrations (``jobctl migrate --app-schema``)."""
+    return discover(migrations_dir, None, prefix=APP_PREFIX)
+
+
 def _applied(conn: Conn) -> dict[str, str]:
-    rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
-    return {row["version"]: row["checksum"] for row in rows}
+    rows = conn.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()
+    applied = {row["version"]: row["checksum"] for row in rows}
+    recorded = {(row["version"], row["name"]) for row in rows}
+    for version, old in _APPLIED_BEFORE_THE_SPLIT.items():
+        if version not in applied and old in recorded:
+            applied[version] = _BEFORE_THE_SPLIT
+    return applied
+
+
+_BEFORE_THE_SPLIT = "applied before the app and jobs layers were split"
 
 
 def _lock(conn: Conn) -> None:
@@ -95,18 +128,18 @@ def pending(conn: Conn, migrations: list[Migration] | None = None) -> list[Migra
         recorded = applied.get(m.version)
         if recorded is None:
             todo.append(m)
-        elif recorded != m.checksum:
-            if m.version.startswith("V"):
+        elif recorded != m.checksum and recorded != _BEFORE_THE_SPLIT:
+            if not m.repeatable:
                 raise MigrationError(
                     f"migration {m.path.name} was changed after it was applied; "
                     "restore it and put the change in a new migration"
                 )
             todo.append(m)
-    if any(m.version.startswith("R:") for m in todo):
+    if any(m.repeatable for m in todo):
         # The function files are applied as a set, in name order: a later file may adjust
         # what an earlier one creates (zz_job_role_grants.sql makes the job functions run as
         # their owner, which CREATE OR REPLACE FUNCTION resets), so one change re-applies all.
-        todo = [m for m in todo if m.version.startswith("V")] + [m for m in migrations if m.version.startswith("R:")]
+        todo = [m for m in todo if not m.repeatable] + [m for m in migrations if m.repeatable]
     return todo
 
 
@@ -123,7 +156,7 @@ def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[str]:
                 recorded = conn.execute(
                     "SELECT checksum FROM schema_migrations WHERE version = %(v)s", {"v": m.version}
                 ).fetchone()
-                if recorded and m.version.startswith("V"):
+                if recorded and not m.repeatable:
                     continue
                 conn.execute(m.sql.encode())  # bytes: no placeholder parsing; many statements
                 conn.execute(

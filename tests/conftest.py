@@ -16,7 +16,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from shared.db import close_quietly, connect
-from shared.migrations import migrate
+from shared.migrations import discover_app, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PGDATA = ROOT / ".pgdata-test"
@@ -62,13 +62,14 @@ def admin_url(embedded_server) -> str:
 
 @pytest.fixture(scope="session")
 def template_db(admin_url: str) -> Iterator[str]:
-    """A database migrated once per session, copied for every test."""
+    """A database migrated once per session (reference app schema, then the jobs layer), copied for every test."""
     name = f"jobs_template_{os.getpid()}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     conn = connect(with_database(admin_url, name))
     try:
+        migrate(conn, discover_app())
         migrate(conn)
     finally:
         conn.close()

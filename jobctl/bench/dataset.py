@@ -35,11 +35,13 @@ def job_as_of(job: registry.Job, base: datetime) -> datetime:
 
 
 def schema_key() -> str:
-    """What the seeded rows depend on: the seed SQL and the app schema it writes into."""
-    from shared.migrations import MIGRATIONS_DIR
+    """What the seeded rows depend on: the seed SQL and the schema it writes into (app and jobs tables)."""
+    from shared.migrations import APP_MIGRATIONS_DIR, MIGRATIONS_DIR
 
     digest = hashlib.sha256()
-    for path in (ROOT / "jobctl" / "sql" / "seed.sql", MIGRATIONS_DIR / "V001__app_schema.sql"):
+    paths = [ROOT / "jobctl" / "sql" / "seed.sql", *sorted(APP_MIGRATIONS_DIR.glob("*.sql"))]
+    paths.append(MIGRATIONS_DIR / "V009__jobs_layer_baseline.sql")  # the jobs' tables the seed fills
+    for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
 
@@ -126,12 +128,12 @@ def _build(admin_url: str, name: str, users: int, seed: int, as_of: datetime, sa
     """Seed ``users`` users as of ``as_of`` into a new template database ``name``."""
     from jobctl.seed import seed as seed_app
     from shared.db import connect
-    from shared.migrations import migrate
+    from shared.migrations import discover_app, migrate
 
     started = time.monotonic()
     url = create_database(admin_url, name, replace=True)
     with connect(url) as conn:
-        applied = migrate(conn)
+        applied = migrate(conn, discover_app()) + migrate(conn)  # the reference app, then the jobs layer
         say(f"seeding {users:,} users as of {as_of.isoformat()} into {name} (~3 min per million)")
         seed_app(
             conn,  # type: ignore[arg-type]  # seed reads rows either way (dict or tuple)

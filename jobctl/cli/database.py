@@ -48,12 +48,24 @@ def db_url(ctx: typer.Context) -> None:
 
 @app.command()
 @errors
-def migrate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Apply pending migrations (versioned, then changed repeatable SQL functions)."""
+def migrate(
+    ctx: typer.Context,
+    app_schema: Annotated[
+        bool,
+        typer.Option(
+            "--app-schema",
+            help="Apply the reference app schema only (the app's own tables: for a new database, "
+            "the demo and the tests), instead of the jobs layer.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the jobs layer's pending migrations, after checking the app against the contract."""
+    from shared.migrations import discover_app
     from shared.migrations import migrate as run_migrations
 
     with connect(ctx) as conn:
-        applied = run_migrations(conn)
+        applied = run_migrations(conn, discover_app()) if app_schema else run_migrations(conn)
     if as_json:
         output.print_json({"applied": applied})
     elif applied:

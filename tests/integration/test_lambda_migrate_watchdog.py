@@ -13,9 +13,10 @@ from moto import mock_aws
 
 from functions import migrate, watchdog
 from shared import registry
-from shared.db import get_connection, reset_connection
+from shared.db import connect, get_connection, reset_connection
 from shared.errors import ConfigError, DatabaseUnavailable
-from shared.migrations import discover
+from shared.migrations import discover, discover_app
+from shared.migrations import migrate as run_migrations
 from shared.naming import SECRET_PLACEHOLDER
 
 
@@ -63,7 +64,9 @@ def cfn_event(request_type: str) -> dict:
 
 
 def test_create_migrates_an_empty_database_and_update_then_has_nothing_to_do(database, empty_db_url):
-    # Given a database with no schema
+    # Given a database with the app's tables and no jobs layer yet
+    with connect(empty_db_url) as app:
+        run_migrations(app, discover_app())
     database(empty_db_url)
     # When CloudFormation creates the resource
     created = migrate.handler(cfn_event("Create"), FakeLambdaContext())
@@ -73,7 +76,7 @@ def test_create_migrates_an_empty_database_and_update_then_has_nothing_to_do(dat
         "Data": {"Applied": str(len(discover())), "Status": "migrated"},
     }
     versions = {r["version"] for r in get_connection().execute("SELECT version FROM schema_migrations").fetchall()}
-    assert versions == {m.version for m in discover()}
+    assert versions == {m.version for m in discover()} | {m.version for m in discover_app()}
     # And a later deploy (Update) with no SQL change applies nothing, keeping the same physical id
     assert migrate.handler(cfn_event("Update"), FakeLambdaContext()) == {
         "PhysicalResourceId": "schema-migrations",

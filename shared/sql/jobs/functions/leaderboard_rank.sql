@@ -16,14 +16,14 @@
 -- aggregates the week's activity (there is no per-week XP column to index). Measured in
 -- docs/performance.md. Runs with the caller's rights (it reads users, user_gamification and
 -- user_daily_activity).
-CREATE OR REPLACE FUNCTION leaderboard_rank(p_user_id bigint, p_as_of timestamptz DEFAULT now())
+CREATE OR REPLACE FUNCTION leaderboard_rank(p_user_id users.id%TYPE, p_as_of timestamptz DEFAULT now())
 RETURNS TABLE (global_rank bigint, weekly_rank bigint, language_rank bigint, total_xp bigint, weekly_xp bigint)
 LANGUAGE sql STABLE AS $$
     WITH me AS (
         SELECT u.id,
                u.account_status = 'active'                            AS on_boards,
                u.learning_language,
-               coalesce(g.total_xp, 0)                                 AS total_xp,
+               coalesce(g.total_xp, 0)::bigint                         AS total_xp,
                date_trunc('week', p_as_of AT TIME ZONE 'UTC')::date    AS week_start,
                (p_as_of AT TIME ZONE 'UTC')::date                      AS last_day
         FROM users u

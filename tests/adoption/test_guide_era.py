@@ -1,0 +1,158 @@
+"""A guide-era database (Supabase-shaped app with uuid users and RLS, the guide's run log of
+the older shape with months of history, its views, one void function per job) is adopted in
+place by `jobctl migrate`: every history row kept and counted, the guide's SQL still works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from shared import registry
+from shared.db import connect
+from shared.migrations import migrate
+from tests.adoption.conftest import GUIDE_ERA_APP, GUIDE_ERA_JOBS, apply_sql_file
+from tests.conftest import create_database_from_template, drop_database, with_database
+from tests.factories import run_job, utc
+from tests.integration.test_migrations import GUIDE_QUERIES
+
+
+@pytest.fixture(scope="module")
+def guide_era_template(admin_url: str) -> Iterator[str]:
+    """A guide-era database, built once per module from the two SQL files, copied per test."""
+    name = "guide_era_template"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    with connect(with_database(admin_url, name)) as conn:
+        apply_sql_file(conn, GUIDE_ERA_APP)
+        apply_sql_file(conn, GUIDE_ERA_JOBS)
+    yield name
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def guide_era(admin_url: str, guide_era_template: str) -> Iterator[psycopg.Connection]:
+    name = create_database_from_template(admin_url, guide_era_template)
+    conn = connect(with_database(admin_url, name))
+    yield conn
+    conn.close()
+    drop_database(admin_url, name)
+
+
+def _history(conn) -> list[dict]:
+    return conn.execute(
+        """SELECT id::text AS id, job_name::text, status::text, started_at, completed_at,
+                  execution_time_ms, error_message, metadata
+             FROM cron_job_logs ORDER BY id"""
+    ).fetchall()
+
+
+def test_every_history_row_is_kept_with_what_it_said(guide_era):
+    conn = guide_era
+    before = _history(conn)
+    assert len(before) > 15_000  # months of history
+    migrate(conn)
+    after = {
+        r["legacy_id"]: r
+        for r in conn.execute(
+            """SELECT legacy_id::text, id, job_name, status, started_at, finished_at, completed_at,
+                      execution_time_ms, error_message, metadata, trigger, as_of
+                 FROM cron_job_logs"""
+        ).fetchall()
+    }
+    assert len(after) == len(before)
+    for old in before:
+        new = after[old["id"]]
+        assert (new["job_name"], new["started_at"], new["error_message"] or None) == (
+            old["job_name"],
+            old["started_at"],
+            old["error_message"] or (new["error_message"] if old["status"] == "running" else None),
+        )
+        assert new["status"] == {"success": "succeeded", "failed": "failed", "running": "failed"}[old["status"]]
+        assert new["metadata"]["adopted_from_guide_era"] is True
+        assert {k: v for k, v in new["metadata"].items() if k in (old["metadata"] or {})} == (old["metadata"] or {})
+        if old["status"] == "success":
+            assert new["metadata"]["legacy_status"] == "success"
+        if old["status"] == "running":
+            assert new["metadata"]["legacy_status"] == "running" and new["error_message"].startswith("abandoned")
+        else:
+            assert new["finished_at"] == old["completed_at"] == new["completed_at"]
+            assert new["execution_time_ms"] == old["execution_time_ms"]
+        assert (new["trigger"], new["as_of"]) == ("sql", old["started_at"])
+    # ids are numbered in the order the runs started
+    by_start = sorted(after.values(), key=lambda r: (r["started_at"], r["id"]))
+    assert [r["id"] for r in by_start] == sorted(r["id"] for r in after.values())
+
+
+def test_the_guides_views_count_every_historical_run(guide_era):
+    conn = guide_era
+    before = {r["job_name"]: r for r in conn.execute("SELECT * FROM v_cron_job_stats").fetchall()}
+    running = {
+        r["job_name"]: r["n"]
+        for r in conn.execute("SELECT job_name, count(*) AS n FROM cron_job_logs WHERE status = 'running' GROUP BY 1")
+    }
+    migrate(conn)
+    after = {r["job_name"]: r for r in conn.execute("SELECT * FROM v_cron_job_stats").fetchall()}
+    assert set(after) == set(before)
+    for job, old in before.items():
+        new = after[job]
+        assert new["successful_runs"] == old["successful_runs"]
+        assert new["failed_runs"] == old["failed_runs"] + running.get(job, 0)
+        assert new["total_runs"] == new["successful_runs"] + new["failed_runs"] == old["total_runs"]
+        assert new["last_run_at"] == old["last_run_at"]
+    recent = conn.execute("SELECT * FROM v_recent_cron_jobs").fetchall()
+    assert len(recent) == 100 and recent[0]["started_at"] == max(r["last_run_at"] for r in after.values())
+
+
+@pytest.mark.parametrize("query", GUIDE_QUERIES)
+def test_the_guides_sql_runs_unchanged_after_adoption(guide_era, query):
+    migrate(guide_era)
+    guide_era.execute(query)
+
+
+def test_the_guides_functions_are_replaced_and_its_helpers_left_alone(guide_era):
+    conn = guide_era
+    migrate(conn)
+    functions = {
+        r["sig"]: r["ret"]
+        for r in conn.execute(
+            """SELECT p.oid::regprocedure::text AS sig, format_type(p.prorettype, NULL) AS ret
+                 FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace"""
+        ).fetchall()
+    }
+    for job in registry.JOBS:
+        assert functions[f"{job.sql_function}(timestamp with time zone)"] == "jsonb"
+        assert [s for s in functions if s.startswith(f"{job.sql_function}(")] == [
+            f"{job.sql_function}(timestamp with time zone)"
+        ]
+    assert "log_cron_job_start(text)" in functions
+    # The guide's "Testing Jobs Manually", pasted as is, then its "Check the logs"
+    conn.execute("SELECT reset_daily_challenges();")
+    conn.execute("SELECT update_user_streaks();")
+    conn.execute("SELECT cleanup_expired_stories();")
+    found = conn.execute(
+        "SELECT * FROM cron_job_logs WHERE job_name = 'reset_daily_challenges' ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    assert found["status"] == "succeeded" and found["trigger"] == "sql"
+
+
+def test_every_job_runs_on_the_adopted_uuid_keyed_app(guide_era):
+    conn = guide_era
+    migrate(conn)
+    xp = "SELECT total_xp FROM user_gamification WHERE user_id = (SELECT id FROM users WHERE username = 'user2')"
+    xp_before = conn.execute(xp).fetchone()["total_xp"]
+    conn.execute(
+        "SELECT record_activity(id, '2026-11-20 15:00+00', 25) FROM users WHERE username IN ('user1', 'user2')"
+    )
+    as_of = utc(2026, 11, 21)
+    for job in registry.JOBS:
+        if job.sql_function == "database_maintenance":
+            continue  # VACUUM runs outside a transaction: covered through the runner
+        run_job(conn, job.name, as_of)
+    assert conn.execute("SELECT count(*) AS n FROM streak_days").fetchone()["n"] == 1
+    rank = conn.execute(
+        "SELECT * FROM leaderboard_rank((SELECT id FROM users WHERE username = 'user2'), '2026-11-21')"
+    ).fetchone()
+    assert rank["total_xp"] == xp_before + 25 and rank["global_rank"] is not None
