@@ -74,9 +74,14 @@ def test_list_table_is_readable() -> None:
 
 
 def test_migrate_applies_pending_migrations_then_reports_up_to_date(empty_db_url: str) -> None:
+    # --app-schema applies the reference app schema only, migrate the jobs layer only
+    app = as_json(jobctl(empty_db_url, "migrate", "--app-schema", "--json"))
+    assert app == {"applied": ["V001__reference_app.sql"]}
     first = as_json(jobctl(empty_db_url, "migrate", "--json"))
-    assert "V001__app_schema.sql" in first["applied"]
+    assert "V009__jobs_layer_baseline.sql" in first["applied"]
+    assert "V001__reference_app.sql" not in first["applied"]
     assert as_json(jobctl(empty_db_url, "migrate", "--json")) == {"applied": []}
+    assert as_json(jobctl(empty_db_url, "migrate", "--app-schema", "--json")) == {"applied": []}
     assert jobctl(empty_db_url, "migrate").stdout.strip() == "database is up to date"
 
 

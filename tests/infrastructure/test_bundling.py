@@ -84,7 +84,9 @@ def test_only_runtime_sources_go_in():
     files = [p.as_posix() for p in bundling.source_files()]
     assert "functions/handler.py" in files
     assert "functions/watchdog.py" in files
-    assert "shared/sql/jobs/migrations/V001__app_schema.sql" in files
+    assert "shared/sql/jobs/migrations/V009__jobs_layer_baseline.sql" in files
+    # the reference app schema is applied by `jobctl migrate --app-schema` only, never on AWS
+    assert not any(f.startswith("shared/sql/app/") for f in files)
     assert all(f.startswith(("functions/", "shared/")) for f in files)
     assert all(f.endswith((".py", ".sql")) for f in files)
     assert not any("__pycache__" in f or "/tests/" in f for f in files)
