@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import contract
 from shared.db import Conn, transaction
 from shared.errors import MigrationError, translate
 
@@ -144,8 +145,15 @@ def pending(conn: Conn, migrations: list[Migration] | None = None) -> list[Migra
 
 
 def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[str]:
-    """Apply pending migrations; return the file names applied (empty when up to date)."""
-    migrations = discover() if migrations is None else migrations
+    """Apply pending migrations; return the file names applied (empty when up to date).
+
+    Without ``migrations``, the jobs layer (``jobctl migrate``, the deploy): the app's tables
+    are first checked against the contract (:mod:`shared.contract`); any gap raises
+    :class:`shared.contract.ContractError` listing every one, before anything is changed.
+    """
+    if migrations is None:
+        contract.require(conn)
+        migrations = discover()
     done: list[str] = []
     for m in pending(conn, migrations):
         try:
