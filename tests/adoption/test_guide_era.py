@@ -185,3 +185,35 @@ def test_every_job_runs_on_the_adopted_uuid_keyed_app(guide_era):
         "SELECT * FROM leaderboard_rank((SELECT id FROM users WHERE username = 'user2'), '2026-11-21')"
     ).fetchone()
     assert rank["total_xp"] == xp_before + 25 and rank["global_rank"] is not None
+
+
+def _streaks(conn) -> dict[str, int]:
+    return {
+        r["username"]: r["current_streak"]
+        for r in conn.execute(
+            "SELECT u.username, g.current_streak FROM users u JOIN user_gamification g ON g.user_id = u.id"
+        ).fetchall()
+    }
+
+
+def test_streaks_survive_the_first_nights_after_adoption(guide_era):
+    # Given the guide-era app, whose users were last active on 2026-11-20 (user12, inactive,
+    # at 2026-11-21 00:00; user11 is banned), adopted during 2026-11-21
+    conn = guide_era
+    before = _streaks(conn)
+    migrate(conn)
+    # And the app, as it always has, only moves last_active_at: user1 is active on 2026-11-21
+    conn.execute("UPDATE users SET last_active_at = '2026-11-21 10:00+00' WHERE username = 'user1'")
+    # When the first night's streak run processes 2026-11-20
+    run_job(conn, "update-user-streaks", utc(2026, 11, 21))
+    # Then everyone active that day keeps (and extends) the streak; the banned user is left alone
+    night1 = _streaks(conn)
+    assert {u: night1[u] - before[u] for u in before if u not in ("user11", "user12")} == {
+        f"user{n}": 1 for n in range(1, 11)
+    }
+    assert (night1["user11"], night1["user12"]) == (before["user11"], 0)
+    # And the second night (2026-11-21) sees the day the app moved last_active_at to
+    run_job(conn, "update-user-streaks", utc(2026, 11, 22))
+    night2 = _streaks(conn)
+    assert night2["user1"] == before["user1"] + 2 and night2["user12"] == 1
+    assert [night2[f"user{n}"] for n in range(2, 11)] == [0] * 9
