@@ -85,6 +85,14 @@ def test_migrate_applies_pending_migrations_then_reports_up_to_date(empty_db_url
     assert jobctl(empty_db_url, "migrate").stdout.strip() == "database is up to date"
 
 
+def test_migrate_refuses_a_database_without_the_app_and_says_what_is_missing(empty_db_url: str) -> None:
+    result = jobctl(empty_db_url, "migrate")
+    assert result.exit_code == 1, result.stdout
+    assert "does not meet the jobs' contract" in result.stderr and "nothing was changed" in result.stderr
+    assert "users: table missing (needed by " in result.stderr
+    assert "jobctl migrate --app-schema" in result.stderr
+
+
 # --------------------------------------------------------------------------- run
 
 

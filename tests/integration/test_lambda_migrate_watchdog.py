@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from functions import migrate, watchdog
 from shared import registry
+from shared.contract import ContractError
 from shared.db import connect, get_connection, reset_connection
 from shared.errors import ConfigError, DatabaseUnavailable
 from shared.migrations import discover, discover_app
@@ -61,6 +62,16 @@ def cfn_event(request_type: str) -> dict:
     if request_type != "Create":
         event["PhysicalResourceId"] = migrate.PHYSICAL_ID
     return event
+
+
+def test_a_database_that_misses_the_contract_fails_the_deploy_and_is_left_untouched(database, empty_db_url):
+    # Given a database without the app's tables
+    database(empty_db_url)
+    # When CloudFormation creates the resource, the deploy fails with every gap
+    with pytest.raises(ContractError, match=r"users: table missing \(needed by "):
+        migrate.handler(cfn_event("Create"), FakeLambdaContext())
+    # And nothing was changed
+    assert get_connection().execute("SELECT to_regclass('schema_migrations') AS t").fetchone()["t"] is None
 
 
 def test_create_migrates_an_empty_database_and_update_then_has_nothing_to_do(database, empty_db_url):
