@@ -171,7 +171,8 @@ def test_a_user_marked_inactive_who_is_active_again_is_back_in_good_standing_eve
     )
     assert notified == [
         ("streak_reminder", [by_app, by_activity_row, by_last_active]),
-        ("weekly_report", [by_app, by_activity_row]),  # (the third has no activity row that week)
+        # (the third's activity row that week is derived from last_active_at by the jobs layer, V010)
+        ("weekly_report", [by_app, by_activity_row, by_last_active]),
     ]
     assert [r[0] for r in rows(conn, "SELECT user_id FROM mv_global_leaderboard ORDER BY user_id")] == [
         by_app,
