@@ -6,6 +6,8 @@ from pathlib import Path
 
 import psycopg
 
+from tests.reliability.conftest import runner_on  # noqa: F401 - the runner's connection, for these tests too
+
 HERE = Path(__file__).resolve().parent
 #: shared/sql/jobs/{migrations,functions} as they were at c1d95e9 (before the app and jobs
 #: layers were split): what a database migrated by that version holds.
