@@ -182,3 +182,19 @@ def test_row_level_security_that_would_hide_rows_and_tables_it_may_not_alter_are
     conn.execute("ALTER TABLE stories FORCE ROW LEVEL SECURITY")
     assert [(g.table, "FORCE ROW LEVEL SECURITY" in g.problem) for g in check(as_member)] == [("stories", True)]
     as_member.close()
+
+
+def test_the_docs_list_every_column_of_the_contract():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "adoption.md").read_text(encoding="utf-8")
+    must_have = docs.split("What the app must have")[1].split("The check also refuses")[0]
+    added = docs.split("### What the jobs layer adds to the app's tables")[1].split("Indexes the jobs' plans use")[0]
+    for need in CONTRACT:
+        section = {"app": must_have, "added": added}.get(need.origin)
+        if section is None:
+            continue
+        rows = [line.split("|") for line in section.splitlines() if line.startswith("| `")]
+        names = (f"`{need.column}`", f"`{need.column} ", f"`{need.table}.{need.column}`")
+        listed = any(f"`{need.table}`" in r[1] and any(n in r[2] for n in names) for r in rows)
+        assert listed, f"docs/adoption.md does not list {need.table}.{need.column} ({need.origin})"
