@@ -44,7 +44,17 @@ JOB_ROLE = "scheduled_jobs_runner"
 
 #: Jobs-layer SQL that the app reads; documented in docs/reliability.md, never locked.
 APP_FACING = frozenset(
-    {"mv_global_leaderboard", "mv_weekly_leaderboard", "mv_language_leaderboard", "leaderboard_rank"}
+    {
+        "mv_global_leaderboard",
+        "mv_weekly_leaderboard",
+        "mv_language_leaderboard",
+        "leaderboard_rank",
+        # the app's write path and what it and leaderboard_rank() read and write; the app's tables
+        # before the layers were split (shared/sql/jobs/migrations/V009__jobs_layer_baseline.sql)
+        "record_activity",
+        "user_daily_activity",
+        "moderation_actions",
+    }
 )
 #: The reference app schema (the demo's and the tests' app): its objects are the app's.
 APP_SCHEMA_FILES = frozenset({"V001__app_schema.sql"})

@@ -21,7 +21,7 @@ import pytest
 from shared import registry
 from shared.db import close_quietly, connect
 from shared.exposure import APP_FACING, exposed_objects, jobs_layer_names
-from shared.migrations import FUNCTIONS_DIR, MIGRATIONS_DIR, discover, migrate
+from shared.migrations import FUNCTIONS_DIR, MIGRATIONS_DIR, discover, discover_app, migrate
 from tests.conftest import create_database_from_template, drop_database, with_database
 from tests.integration import test_migrations as guide_sql
 from tests.reliability.conftest import as_user
@@ -95,6 +95,7 @@ def supabase_template(admin_url: str) -> Iterator[str]:
     owner = connect(as_user(with_database(admin_url, name), OWNER, OWNER_PASSWORD))
     try:
         owner.execute(SUPABASE_DEFAULTS)
+        migrate(owner, discover_app())  # the app's tables (the app's own grants), then the jobs layer
         migrate(owner)
     finally:
         owner.close()
