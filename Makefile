@@ -6,9 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-pg15 soak mutants lint format typecheck docs synth deploy bench clean db-stop
+.PHONY: help install test-unit test-infra demo test test-pg15 soak mutants lint format typecheck docs synth deploy bench clean db-stop
 
-install: $(STAMP)
+help:  ## list the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z0-9_-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+
+install: $(STAMP)  ## the virtual environment at .venv (rebuilt when pyproject.toml changes)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +24,12 @@ demo: install  ## the main job: embedded Postgres, migrate, seed, simulate 8 day
 
 test: install  ## the whole suite against a real (embedded) Postgres
 	$(BIN)/python -m pytest
+
+test-unit: install  ## the unit tests: no database, no CDK, seconds
+	$(BIN)/python -m pytest -q tests/unit
+
+test-infra: install  ## the CDK app's tests (synthesised templates, bundling, stack config)
+	$(BIN)/python -m pytest -q tests/infrastructure
 
 test-pg15: install  ## the whole suite on Postgres 15 with pg_cron, then the jobs through pgbouncer (Debian packages; root)
 	scripts/test-pg15
@@ -36,14 +45,14 @@ lint: install  ## ruff, and cfn-lint on the synthesized template
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m cdk.cfn_lint
 
-format: install
+format: install  ## ruff format and ruff check --fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck: install
+typecheck: install  ## mypy over shared, functions, jobctl and cdk
 	$(BIN)/mypy shared functions jobctl cdk
 
-docs: install  ## regenerate the README's jobs table from the registry
+docs: install  ## regenerate the docs made from the registry (the README jobs table, the docs/jobs/ index)
 	$(BIN)/python -m jobctl.readme
 
 synth: install  ## cdk synth, offline (bundles with pip, no Docker); settings: CDK_ARGS="-c key=value ..."
@@ -55,8 +64,8 @@ deploy: install  ## cdk deploy (needs AWS credentials)
 bench: install  ## performance at 1,000,000 users (see README: Performance)
 	$(BIN)/jobctl bench
 
-db-stop: install
+db-stop: install  ## stop the embedded Postgres
 	$(BIN)/jobctl db stop
 
-clean:
+clean:  ## remove the venv, cdk.out and the tools' caches
 	rm -rf $(VENV) cdk.out .build .pytest_cache .ruff_cache .mypy_cache
