@@ -179,6 +179,13 @@ class Monitoring(Construct):
             metric=job_metric(job.name, naming.METRIC_MISSED, statistic="Maximum", period=Duration.minutes(15)),
         )
         self._alarm(
+            f"{job.name}-auto-paused",
+            description=f"{job.name} failed {job.pause_after_failures} occurrences in a row and paused itself "
+            "(its scheduled deliveries are skipped; the watchdog expects nothing). "
+            "jobctl describe shows the reason; fix the cause, then jobctl resume --catch-up.",
+            metric=job_metric(job.name, naming.METRIC_AUTO_PAUSED, period=Duration.minutes(5)),
+        )
+        self._alarm(
             f"{job.name}-errors",
             description=f"The {job.name} function raised (AWS/Lambda Errors): a failed run, "
             "or a crash before the runner could count it "

@@ -210,6 +210,7 @@ def test_failure_and_missed_run_alarms_per_job(synth, job):
     for name, metric, statistic, period in (
         (f"{job.name}-failed", naming.METRIC_FAILED, "Sum", 300),
         (f"{job.name}-missed-run", naming.METRIC_MISSED, "Maximum", 900),
+        (f"{job.name}-auto-paused", naming.METRIC_AUTO_PAUSED, "Sum", 300),
     ):
         alarm = alarms[name]
         assert alarm["Namespace"] == naming.METRICS_NAMESPACE
@@ -251,7 +252,7 @@ def test_a_lambda_errors_alarm_per_job_function_as_a_backstop(synth, job):
 
 
 def test_exactly_the_alarms_expected(synth):
-    assert len(alarms_by_name(synth)) == 3 * len(JOBS) + 2
+    assert len(alarms_by_name(synth)) == 4 * len(JOBS) + 2
 
 
 def test_cloudwatch_may_publish_to_the_topic_for_this_stacks_alarms_only(synth):
