@@ -76,7 +76,7 @@ def test_on_a_migrated_database_nothing_is_pending_and_the_objects_are_kept(db_u
 
 def test_it_exits_1_and_says_why_when_migrate_would_refuse(db_url, conn):
     # Given a database where an applied migration no longer matches its file
-    conn.execute("UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 'V002'")
+    conn.execute("UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 'V009'")
     result = doctor(db_url, "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)

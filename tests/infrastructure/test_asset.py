@@ -18,7 +18,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from cdk import bundling
 from shared import cron
-from shared.migrations import discover
+from shared.db import connect
+from shared.migrations import discover, discover_app, migrate
 from shared.registry import JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +63,12 @@ def test_the_asset_runs_every_job_and_the_migrations_on_its_own(asset, boto3_onl
     }
     client = boto3.client("secretsmanager", region_name="eu-west-1", endpoint_url=secrets_endpoint, **_keys(aws))
     arn = client.create_secret(Name="scheduled-jobs/db", SecretString=as_url(empty_db_url))["ARN"]
+    # And the app's tables there (the reference app schema; the deploy migrates the jobs layer only)
+    app = connect(empty_db_url)
+    try:
+        migrate(app, discover_app())
+    finally:
+        app.close()
     plan = {"jobs": [[job.name, cron.previous_fire_time(job.cron, NOW).isoformat()] for job in JOBS]}
     before = snapshot(asset)
     # When CPython 3.13, isolated (no site-packages, no PYTHONPATH), runs the handlers from the asset
