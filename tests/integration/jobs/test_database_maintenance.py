@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from shared import registry
 from shared.db import close_quietly, connect
@@ -142,7 +143,9 @@ def job_conn(db_url: str, admin_url: str) -> Iterator[psycopg.Connection]:
     name = f"sjr_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw-{name}' IN ROLE {JOB_ROLE}")
-    job = connect(as_user(db_url, name, f"pw-{name}"))
+    # straight to the server, like the admin (a pooler under test knows only its own users)
+    direct = make_conninfo(admin_url, dbname=conninfo_to_dict(db_url)["dbname"])
+    job = connect(as_user(direct, name, f"pw-{name}"))
     yield job
     close_quietly(job)
     with psycopg.connect(admin_url, autocommit=True) as admin:
