@@ -19,10 +19,7 @@ from shared.observability import logger, metrics
 
 
 def _check(now: datetime) -> watchdog.Check:
-    try:
-        return watchdog.check(db.get_connection(), now)
-    except Exception:  # a connection that went stale between invocations: once more
-        return watchdog.check(db.reconnect(), now)
+    return db.with_reconnect(lambda conn: watchdog.check(conn, now), db.get_connection())[1]
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)

@@ -22,9 +22,15 @@ def exists(admin_url: str, name: str) -> bool:
 
 
 def create_database(
-    admin_url: str, name: str, *, template: str | None = None, file_copy: bool = False, replace: bool = False
+    admin_url: str,
+    name: str,
+    *,
+    template: str | None = None,
+    owner: str | None = None,
+    file_copy: bool = False,
+    replace: bool = False,
 ) -> str:
-    """Create ``name`` (a copy of ``template`` when given) and return its URL.
+    """Create ``name`` (a copy of ``template`` when given, owned by ``owner`` when given) and return its URL.
 
     ``replace`` drops an existing ``name`` first; ``file_copy`` copies the template's files
     (``STRATEGY FILE_COPY``: faster for a large template, one checkpoint).
@@ -32,6 +38,8 @@ def create_database(
     if replace:
         drop_database(admin_url, name)
     query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if owner is not None:
+        query += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
     if template is not None:
         query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         if file_copy:

@@ -19,6 +19,7 @@ from jobctl.databases import create_database
 from jobctl.embedded import APP_DATABASE
 from jobctl.runlog import fetch_logs, fetch_stats
 from shared.errors import redact
+from shared.events import iso
 from shared.queries import load
 
 Q = load("demo", Path(__file__).parent / "sql")
@@ -101,10 +102,8 @@ def run_demo(
         applied = migrate(conn, discover_app()) + migrate(conn)  # the reference app, then the jobs layer
         on_step(f"[2/4] {len(applied)} migrations applied ({time.monotonic() - started:.1f} s)")
         counts, seed_s = seed_with_progress(conn, users=users, as_of=begin, seed_value=DEMO_SEED)
-        on_step(
-            f"[3/4] seeded {users:,} users as of {local.iso(begin)} in {seed_s:.1f} s ({sum(counts.values()):,} rows)"
-        )
-    on_step(f"[4/4] simulating {days} days of schedules: {local.iso(begin)} .. {local.iso(end)} (users stay active)")
+        on_step(f"[3/4] seeded {users:,} users as of {iso(begin)} in {seed_s:.1f} s ({sum(counts.values()):,} rows)")
+    on_step(f"[4/4] simulating {days} days of schedules: {iso(begin)} .. {iso(end)} (users stay active)")
     sim_started = time.monotonic()
     with connect(url) as app_conn:
         # The seed is the app as of `begin`; without new activity every streak would just

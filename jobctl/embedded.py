@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
+from jobctl.databases import create_database, exists
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / ".pgdata"
@@ -50,10 +50,8 @@ class EmbeddedServer:
 
     def ensure_database(self, name: str = APP_DATABASE) -> str:
         """Create ``name`` if missing and return its URL."""
-        with psycopg.connect(self.url(), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{name}"')  # name is ours, never user input
+        if not exists(self.url(), name):
+            create_database(self.url(), name)
         return self.url(name)
 
 

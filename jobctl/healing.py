@@ -22,6 +22,7 @@ from shared import catchup, db, queries, registry, schedule_state, watchdog
 from shared.cron import next_fire_times
 from shared.db import Conn, connect
 from shared.errors import JobsError, ValidationError
+from shared.events import iso
 from shared.observability import metrics
 
 Q = queries.load("healing", Path(__file__).parent / "sql")
@@ -181,11 +182,9 @@ def plan_backfill(
     """The occurrences of ``job`` in ``[start, end]`` on the schedule in force at each time (pauses
     ignored: a backfill is asked for); without a database (``conn`` None) none is known to have succeeded."""
     if end < start:
-        raise ValidationError(f"--to {local.iso(end)} is before --from {local.iso(start)}")
+        raise ValidationError(f"--to {iso(end)} is before --from {iso(start)}")
     if end > local.utcnow():
-        raise ValidationError(
-            f"--to {local.iso(end)} is in the future; a job runs only for an occurrence that has come"
-        )
+        raise ValidationError(f"--to {iso(end)} is in the future; a job runs only for an occurrence that has come")
     if end - start > MAX_RANGE:
         raise ValidationError(f"a backfill covers at most {MAX_RANGE.days} days; split the range")
     reschedules: list[schedule_state.Change] = []

@@ -22,6 +22,7 @@ from typing import Any
 
 from shared import naming, registry
 from shared.errors import ValidationError
+from shared.events import eventbridge_time, iso
 
 #: ``(job_name, event) -> result``: how a simulation or the scheduler runs one event.
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -51,11 +52,6 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def iso(moment: datetime) -> str:
-    """``2026-11-29T00:00:00Z``: the form EventBridge writes in an event's ``time``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -80,7 +76,7 @@ def scheduled_event(
         "detail-type": "Scheduled Event",
         "source": source,
         "account": LOCAL_ACCOUNT,
-        "time": iso(at),
+        "time": eventbridge_time(at),
         "region": LOCAL_REGION,
         "resources": resources,
         "detail": {},
@@ -91,7 +87,7 @@ def manual_event(*, as_of: datetime | None = None, dry_run: bool = False, force:
     """The payload an operator sends by hand (Lambda console "Test", ``jobctl run``/``invoke``)."""
     event: dict[str, Any] = {}
     if as_of is not None:
-        event["as_of"] = as_of.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        event["as_of"] = iso(as_of)
     if dry_run:
         event["dry_run"] = True
     if force:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -58,6 +58,14 @@ def jsonable(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
+
+
+def show(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+    """``data`` as one JSON document (``--json``, for scripts), else through ``render`` (for people)."""
+    if as_json:
+        print_json(data)
+    else:
+        render(data)
 
 
 def note(message: str) -> None:
@@ -276,7 +284,7 @@ def print_outcome(outcome: Any, as_json: bool) -> None:
     if as_json:
         print(json.dumps(jsonable(outcome_json(outcome))), flush=True)
         return
-    from jobctl.local import iso
+    from shared.events import iso
 
     result = outcome.result or {}
     detail = outcome.error or fmt(result.get("summary") or result.get("reason"))

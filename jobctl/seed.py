@@ -239,8 +239,8 @@ def default_as_of(today: date | None = None) -> datetime:
 def seed_with_progress(conn: Any, *, users: int, as_of: datetime, seed_value: int) -> tuple[dict[str, int], float]:
     """:func:`seed` under a spinner on stderr; the row counts and the seconds it took."""
     from jobctl import output
-    from jobctl.local import iso
     from shared.errors import translate
+    from shared.events import iso
 
     started = time.monotonic()
     with output.stderr().status(f"Seeding {users:,} users (as of {iso(as_of)}) ..."):

@@ -9,7 +9,7 @@ from typing import Any
 from jobctl import local, output, schedules
 from shared import registry
 from shared.errors import ValidationError
-from shared.events import MIN_AS_OF_YEAR
+from shared.events import MIN_AS_OF_YEAR, iso
 
 
 def window(start: str, days: int) -> tuple[datetime, datetime]:
@@ -24,7 +24,7 @@ def window(start: str, days: int) -> tuple[datetime, datetime]:
         )
     if begin > local.utcnow() - timedelta(days=days):  # compared this way round: no overflow near year 9999
         raise ValidationError(
-            f"the window of {days} day(s) from {local.iso(begin)} reaches into the future, and a job refuses a "
+            f"the window of {days} day(s) from {iso(begin)} reaches into the future, and a job refuses a "
             "future as_of; pick an earlier --start or fewer --days"
         )
     return begin, begin + timedelta(days=days)
@@ -50,15 +50,14 @@ def simulate_with_progress(
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=output.stderr(), transient=False) as progress:
-        task = progress.add_task(f"simulating {local.iso(begin)} .. {local.iso(end)}", total=len(plan))
+        task = progress.add_task(f"simulating {iso(begin)} .. {iso(end)}", total=len(plan))
 
         def on_outcome(outcome: schedules.Outcome) -> None:
             occ = outcome.occurrence
-            progress.update(task, advance=1, description=f"{local.iso(occ.at)} {occ.job:<26}")
+            progress.update(task, advance=1, description=f"{iso(occ.at)} {occ.job:<26}")
             if outcome.status == "failed":
                 progress.console.print(
-                    f"[red]failed[/] {occ.job} at {local.iso(occ.at)} after {outcome.attempts} attempts: "
-                    f"{outcome.error}",
+                    f"[red]failed[/] {occ.job} at {iso(occ.at)} after {outcome.attempts} attempts: {outcome.error}",
                     highlight=False,
                     markup=True,
                 )

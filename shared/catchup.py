@@ -18,8 +18,8 @@ from typing import Any
 from shared import db, registry, runner
 from shared.db import Conn
 from shared.errors import JobsError
-from shared.events import RunRequest, Trigger
-from shared.watchdog import Check, iso
+from shared.events import RunRequest, Trigger, iso
+from shared.watchdog import Check
 
 #: Seconds kept back from the budget to record an outcome (as the job handler does).
 RESERVE_S = 15

@@ -9,15 +9,16 @@ advisory lock is ever taken.
 Each process (each thread) keeps one connection, reused across warm invocations. A
 connection that went stale (server restart, idle timeout, pooler recycling) is replaced
 transparently: :func:`get_connection` drops a broken one, and callers that hit a dead
-socket on their first statement call :func:`reconnect` and try once more.
+socket on their first statement go through :func:`with_reconnect`, which tries once more.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from typing import TypeVar
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
@@ -27,6 +28,7 @@ from shared.errors import DatabaseUnavailable, register_secret_url, translate
 
 #: A connection returning rows as dicts (what :func:`connect` opens).
 Conn = psycopg.Connection[DictRow]
+T = TypeVar("T")
 
 APPLICATION_NAME = "scheduled-jobs"
 CONNECT_TIMEOUT_S = 10
@@ -102,6 +104,23 @@ def reconnect() -> Conn:
     """Discard this thread's connection and open a new one."""
     reset_connection()
     return get_connection()
+
+
+def with_reconnect(
+    work: Callable[[Conn], T], conn: Conn, get_connection: Callable[[], Conn] = get_connection
+) -> tuple[Conn, T]:
+    """``work(conn)``, and the connection it ran on. A connection that went stale between warm
+    invocations fails on its first statement: then it is dropped and ``work`` runs once more
+    on a new one (``work`` must be safe to repeat: nothing of it was committed)."""
+    try:
+        return conn, work(conn)
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        from shared.observability import logger
+
+        logger.info("database connection was stale; reconnecting")
+        reset_connection()
+        conn = get_connection()
+        return conn, work(conn)
 
 
 def reset_connection() -> None:

@@ -35,6 +35,16 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 MIN_AS_OF_YEAR = 2000
 
 
+def iso(moment: datetime) -> str:
+    """``2026-11-29T00:00:00Z``: a time in UTC, ISO 8601 with ``Z`` (a fraction of a second only if it has one)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def eventbridge_time(moment: datetime) -> str:
+    """``2026-11-29T00:00:00Z``: the form EventBridge writes in a scheduled event's ``time`` (whole seconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class Trigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"

@@ -36,7 +36,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -44,7 +43,7 @@ from psycopg.types.json import Jsonb
 from shared import cutover, db, execution, registry, schedule_state
 from shared.db import Conn, is_usable, transaction
 from shared.errors import DependencyNotMet, JobFailed, JobsError, translate
-from shared.events import RunRequest, Trigger
+from shared.events import RunRequest, Trigger, iso
 from shared.naming import (
     JOB_DIMENSION,
     METRIC_AUTO_PAUSED,
@@ -70,10 +69,6 @@ class Status(StrEnum):
 def now() -> datetime:
     """The wall clock that pauses and dependency deadlines are judged by (the soak simulates it)."""
     return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -217,17 +212,7 @@ def _claim_with_reconnect(
     except Exception as exc:
         raise translate(exc, what=f"connecting to run {request.job.name}") from None
     try:
-        return conn, _claim(conn, request, request_id)
-    except (psycopg.OperationalError, psycopg.InterfaceError):
-        # A connection that went stale between warm invocations fails on its first
-        # statement; nothing was committed, so reconnect once and claim again.
-        logger.info("database connection was stale; reconnecting")
-        db.reset_connection()
-        conn = get_connection()
-        try:
-            return conn, _claim(conn, request, request_id)
-        except Exception as exc:
-            raise translate(exc, what=f"claiming a run of {request.job.name}") from None
+        return db.with_reconnect(lambda c: _claim(c, request, request_id), conn, get_connection)
     except Exception as exc:
         raise translate(exc, what=f"claiming a run of {request.job.name}") from None
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from shared import cutover, queries, schedule_state
 from shared.db import Conn
+from shared.events import iso
 from shared.naming import JOB_DIMENSION, METRIC_MISSED, SERVICE
 from shared.registry import JOBS, Job
 
@@ -41,10 +42,6 @@ START_GRACE = timedelta(minutes=10)
 DEPLOY_SLACK = timedelta(minutes=10)
 #: How far back misses (outside the catch-up window) are still reported.
 LOOKBACK = timedelta(days=35)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def grace(job: Job) -> timedelta:

@@ -1,4 +1,5 @@
-"""Test fixtures: a real Postgres, a migrated template database per session, a fresh copy per test.
+"""Test fixtures: a real Postgres, a migrated template database per session, a fresh copy per test;
+Powertools' module state reset around every test.
 
 ``TEST_DATABASE_URL`` points the suite at another server (any Postgres 15+); without it the
 suite starts the project's embedded server in ``.pgdata-test/``.
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from jobctl.databases import create_database, drop_database, with_database
 from shared.db import close_quietly, connect
 from shared.migrations import discover_app, migrate
 
@@ -35,11 +37,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def with_database(url: str, dbname: str) -> str:
-    """The connection string ``url`` pointed at database ``dbname``."""
-    params = conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
+@pytest.fixture(autouse=True)
+def powertools_state() -> Iterator[None]:
+    """Each test starts as a fresh Lambda would: no buffered metrics, cold start, empty parameter caches."""
+    from aws_lambda_powertools.logging import logger as powertools_logger
+    from aws_lambda_powertools.metrics.provider import cold_start
+    from aws_lambda_powertools.utilities import parameters
+
+    from shared.observability import metrics
+
+    def clear() -> None:
+        metrics.clear_metrics()
+        cold_start.reset_cold_start_flag()
+        powertools_logger.is_cold_start = True
+        parameters.clear_caches()
+
+    clear()
+    yield
+    clear()
 
 
 @pytest.fixture(scope="session")
@@ -64,30 +79,21 @@ def admin_url(embedded_server) -> str:
 def template_db(admin_url: str) -> Iterator[str]:
     """A database migrated once per session (reference app schema, then the jobs layer), copied for every test."""
     name = f"jobs_template_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    conn = connect(with_database(admin_url, name))
+    conn = connect(create_database(admin_url, name, replace=True))
     try:
         migrate(conn, discover_app())
         migrate(conn)
     finally:
         conn.close()
     yield name
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(admin_url, name)
 
 
 def create_database_from_template(admin_url: str, template: str) -> str:
+    """A new copy of ``template`` under a fresh name; returns the name."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    create_database(admin_url, name, template=template)
     return name
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pooled(url: str) -> str:
@@ -122,7 +128,5 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
 def empty_db_url(admin_url: str) -> Iterator[str]:
     """A fresh database with no migrations applied."""
     name = f"e_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(admin_url, name)
+    yield create_database(admin_url, name)
     drop_database(admin_url, name)

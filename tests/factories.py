@@ -12,12 +12,23 @@ from typing import Any
 
 import psycopg
 
+from jobctl.local import LambdaContext
 from shared import execution, registry
 
 
 def utc(*args: int) -> datetime:
     """``utc(2026, 11, 28, 18)`` -> an aware UTC datetime."""
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def lambda_context(function_name: str, *, remaining_s: int = 90) -> LambdaContext:
+    """The tests' Lambda context (jobctl's local one), with ``remaining_s`` left when created."""
+    return LambdaContext(
+        function_name=function_name,
+        memory_limit_in_mb=256,
+        invoked_function_arn=f"arn:aws:lambda:eu-west-1:123456789012:function:{function_name}",
+        timeout_s=remaining_s,
+    )
 
 
 _counter = iter(range(1, 10**9))

@@ -9,6 +9,7 @@ import typer
 from jobctl import output
 from jobctl.cli.common import JsonOpt, connect, database_url, errors, pgdata, time_opt
 from shared.errors import redact
+from shared.events import iso
 
 app = typer.Typer()
 db_app = typer.Typer(help="The embedded Postgres server (used when DATABASE_URL is unset).", no_args_is_help=True)
@@ -94,5 +95,5 @@ def seed(
     if as_json:
         output.print_json({"as_of": moment, "seconds": round(seconds, 2), "rows": counts})
     else:
-        title = f"Seeded in {seconds:.1f} s (as of {local.iso(moment)})"
+        title = f"Seeded in {seconds:.1f} s (as of {iso(moment)})"
         output.print_table(title, ["table", "rows"], sorted(counts.items()))

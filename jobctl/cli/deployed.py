@@ -43,10 +43,7 @@ def invoke(
     payload = local.manual_event(as_of=time_opt(as_of), dry_run=dry_run, force=force)
     parse_event(job_, payload)  # the payload checked exactly as the deployed handler will
     result = aws.invoke(aws.client("lambda"), job_.name, payload, prefix=prefix)
-    if as_json:
-        output.print_json(result)
-    else:
-        output.print_result(result)
+    output.show(result, as_json, output.print_result)
     exit_if_failed(result.get("status") == "failed")
 
 

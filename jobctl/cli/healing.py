@@ -33,6 +33,7 @@ from shared import schedule_state
 from shared.cron import to_eventbridge
 from shared.db import connect as db_connect
 from shared.errors import ValidationError
+from shared.events import iso
 
 app = typer.Typer()
 
@@ -77,7 +78,7 @@ def pause(
     """
     name, now, ends = job_arg(job).name, local.utcnow(), time_opt(until)
     if ends is not None and ends <= now:
-        raise ValidationError(f"--until {local.iso(ends)} is not in the future")
+        raise ValidationError(f"--until {iso(ends)} is not in the future")
     url = _state_url(ctx, local_only)
     rule = None
     if not local_only and ends is None:
@@ -284,7 +285,4 @@ def describe(
     moment = time_opt(now) or local.utcnow()
     with connect(ctx) as conn:
         described = healing.describe(conn, job_, moment, count)
-    if as_json:
-        output.print_json(described)
-    else:
-        healing_view.print_describe(described)
+    output.show(described, as_json, healing_view.print_describe)

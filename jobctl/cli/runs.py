@@ -31,6 +31,7 @@ from jobctl.cli.common import (
 from shared import registry, schedule_state
 from shared.cron import next_fire_times, to_eventbridge
 from shared.errors import ValidationError
+from shared.events import iso
 
 app = typer.Typer()
 
@@ -65,10 +66,7 @@ def job_rows(now: datetime) -> list[dict[str, Any]]:
 def list_jobs(as_json: JsonOpt = False) -> None:
     """Every job: schedule, EventBridge form, plain English, timeout, dependencies, next run."""
     rows = job_rows(local.utcnow())
-    if as_json:
-        output.print_json(rows)
-    else:
-        output.print_jobs(rows)
+    output.show(rows, as_json, output.print_jobs)
 
 
 def read_event(path: Path) -> dict[str, Any]:
@@ -109,10 +107,7 @@ def run(
     else:
         event = local.manual_event(as_of=time_opt(as_of), dry_run=dry_run, force=force)
     result = local.invoke_handler(name, event, database_url=database_url(ctx), verbose=verbose)
-    if as_json:
-        output.print_json(result)
-    else:
-        output.print_result(result)
+    output.show(result, as_json, output.print_result)
     exit_if_failed(result.get("status") == "failed")
 
 
@@ -145,7 +140,7 @@ def simulate(
         runs = {"seconds": round(seconds, 2), "runs": len(outcomes), "failed": failed}
         output.print_json({"start": begin, "end": end, **runs, "jobs": output.tally_json(tally)})
     else:
-        span = f"{local.iso(begin)} .. {local.iso(end)}"
+        span = f"{iso(begin)} .. {iso(end)}"
         output.print_tally(tally, f"{len(outcomes):,} scheduled runs in {seconds:.1f} s ({span})")
     exit_if_failed(failed > 0)
 
@@ -166,7 +161,7 @@ def scheduler(
         return local.invoke_handler(job_name, event, database_url=url, verbose=verbose)
 
     def on_idle(at: datetime, due: list[str]) -> None:
-        output.note(f"next: {local.iso(at)} {', '.join(due)}")
+        output.note(f"next: {iso(at)} {', '.join(due)}")
 
     def on_outcome(outcome: schedules.Outcome) -> None:
         output.print_outcome(outcome, as_json)
@@ -214,7 +209,4 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
     with connect(ctx) as conn:
         records = fetch_stats(conn)
-    if as_json:
-        output.print_json(records)
-    else:
-        output.print_stats(records)
+    output.show(records, as_json, output.print_stats)

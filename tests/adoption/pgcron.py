@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from jobctl.databases import with_database
 from shared import registry
-from tests.conftest import with_database
 
 #: Set by scripts/test-pg15: a missing pg_cron fails the run instead of skipping.
 REQUIRE = "JOBS_REQUIRE_PG_CRON"

@@ -213,7 +213,7 @@ def test_cutover_moves_exactly_the_registry_jobs_and_undo_restores_them_exactly(
 
 def test_the_deploys_cutover_resource_cuts_over_on_create_and_undoes_on_delete(cron_url, monkeypatch):
     from functions import migrate
-    from tests.integration.test_lambda_migrate_watchdog import FakeLambdaContext
+    from tests.factories import lambda_context
 
     # Given the guide's jobs in pg_cron, the migrate function pointed at the database
     migrate_all(cron_url)
@@ -228,13 +228,19 @@ def test_the_deploys_cutover_resource_cuts_over_on_create_and_undoes_on_delete(c
             return {"RequestType": request, "ResourceProperties": {"Action": "pg-cron-cutover", "SqlHash": "x"}}
 
         # When CloudFormation creates the cutover resource (after the rules): pg_cron lets go
-        created = migrate.handler(event("Create"), FakeLambdaContext())
+        created = migrate.handler(event("Create"), lambda_context("scheduled-jobs-migrate", remaining_s=60))
         assert created["Data"] == {"Jobs": "11", "Status": "cutover"}
         assert [r["jobname"] for r in cron_jobs(conn)] == ["purge-old-drafts"]
         # When a later deploy updates it: nothing more to do
-        assert migrate.handler(event("Update"), FakeLambdaContext())["Data"]["Jobs"] == "0"
+        assert (
+            migrate.handler(event("Update"), lambda_context("scheduled-jobs-migrate", remaining_s=60))["Data"]["Jobs"]
+            == "0"
+        )
         # When it is deleted (option off, or the stack destroyed): pg_cron schedules them again
-        deleted = migrate.handler({**event("Delete"), "PhysicalResourceId": "pg-cron-cutover"}, FakeLambdaContext())
+        deleted = migrate.handler(
+            {**event("Delete"), "PhysicalResourceId": "pg-cron-cutover"},
+            lambda_context("scheduled-jobs-migrate", remaining_s=60),
+        )
         assert deleted == {"PhysicalResourceId": "pg-cron-cutover", "Data": {"Jobs": "11", "Status": "undo"}}
         assert cron_jobs(conn) == before
     reset_connection()

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from jobctl.databases import create_database, drop_database, with_database
 from shared import registry
 from shared.db import connect
 from shared.migrations import migrate
 from tests.adoption.conftest import GUIDE_ERA_APP, GUIDE_ERA_JOBS, apply_sql_file
-from tests.conftest import create_database_from_template, drop_database, with_database
+from tests.conftest import create_database_from_template
 from tests.factories import run_job, utc
 from tests.integration import test_migrations as guide
 
@@ -34,10 +35,7 @@ GUIDE_SQL = [
 def guide_era_template(admin_url: str) -> Iterator[str]:
     """A guide-era database, built once per module from the two SQL files, copied per test."""
     name = "guide_era_template"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    with connect(with_database(admin_url, name)) as conn:
+    with connect(create_database(admin_url, name, replace=True)) as conn:
         apply_sql_file(conn, GUIDE_ERA_APP)
         apply_sql_file(conn, GUIDE_ERA_JOBS)
     yield name

@@ -12,6 +12,7 @@ import pytest
 from jobctl import demo, local, schedules
 from shared import naming, registry
 from shared.errors import DependencyNotMet
+from shared.events import eventbridge_time
 
 
 def utc(*args: int) -> datetime:
@@ -181,7 +182,7 @@ def test_scheduler_fires_every_occurrence_on_time_in_order_with_a_fake_clock() -
     for (job, event, at_call), occ in zip(recorder.calls, expected, strict=True):
         assert job == occ.job
         assert at_call is not None and at_call >= occ.at
-        assert event["time"] == local.iso(occ.at)  # the scheduled time, not the clock
+        assert event["time"] == eventbridge_time(occ.at)  # the scheduled time, not the clock
         assert event["source"] == naming.LOCAL_SCHEDULER_SOURCE
     # and it waited (no busy loop): first wait is 9.5 minutes, to 00:00
     assert clock.waits[0] == 9 * 60 + 30

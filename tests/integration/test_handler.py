@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
@@ -25,22 +23,11 @@ from shared.errors import (
     JobTimeout,
     ValidationError,
 )
-from shared.observability import logger, metrics
+from shared.observability import logger
+from tests.factories import lambda_context
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 JOB = "cleanup-expired-sessions"
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = JOB
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:eu-west-1:123456789012:function:{JOB}"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    remaining_ms: int = 90_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture
@@ -49,10 +36,8 @@ def env(db_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
     reset_connection()
-    metrics.clear_metrics()
     yield
     reset_connection()
-    metrics.clear_metrics()
 
 
 def event(name: str) -> dict:
@@ -71,7 +56,7 @@ def test_scheduled_event_runs_the_job_and_returns_the_result(env, conn, capsys):
     # Given a user whose heartbeat is stale at the event's time
     uid = conn.execute("INSERT INTO users (username, email) VALUES ('a', 'a@x') RETURNING id").fetchone()["id"]
     conn.execute("INSERT INTO user_presence VALUES (%s, true, '2026-11-27 23:40:00+00')", (uid,))
-    context = FakeLambdaContext()
+    context = lambda_context(JOB)
     # (Powertools' handler holds the stdout of import time; point it at the captured one)
     stream = logger.registered_handler
     previous = stream.setStream(sys.stdout)
@@ -106,8 +91,8 @@ def test_scheduled_event_runs_the_job_and_returns_the_result(env, conn, capsys):
 
 
 def test_the_same_event_twice_is_a_skip_not_an_error(env):
-    handler(event("scheduled_event.json"), FakeLambdaContext())
-    second = handler(event("scheduled_event.json"), FakeLambdaContext())
+    handler(event("scheduled_event.json"), lambda_context(JOB))
+    second = handler(event("scheduled_event.json"), lambda_context(JOB))
     assert second["status"] == "skipped" and "already succeeded" in second["reason"]
 
 
@@ -115,8 +100,8 @@ def test_a_scheduled_event_stamped_within_its_minute_is_logged_on_the_grid(env, 
     # Given EventBridge delivering the 00:00 occurrence stamped 00:00:07 (it fires within the minute)
     late = {**event("scheduled_event.json"), "time": "2026-11-28T00:00:07Z"}
     # When it runs, and the same occurrence is delivered again stamped 00:00:00
-    first = handler(late, FakeLambdaContext())
-    again = handler(event("scheduled_event.json"), FakeLambdaContext())
+    first = handler(late, lambda_context(JOB))
+    again = handler(event("scheduled_event.json"), lambda_context(JOB))
     # Then the run is logged with as_of 00:00:00, and the second delivery is a duplicate of it
     row = conn.execute("SELECT as_of FROM cron_job_logs WHERE id = %s", (first["log_id"],)).fetchone()
     assert first["as_of"] == "2026-11-28T00:00:00Z" and row["as_of"].isoformat() == "2026-11-28T00:00:00+00:00"
@@ -124,7 +109,7 @@ def test_a_scheduled_event_stamped_within_its_minute_is_logged_on_the_grid(env, 
 
 
 def test_a_manual_as_of_is_kept_as_given(env, conn):
-    result = handler({"as_of": "2026-11-28T00:00:07Z"}, FakeLambdaContext())
+    result = handler({"as_of": "2026-11-28T00:00:07Z"}, lambda_context(JOB))
     assert result["as_of"] == "2026-11-28T00:00:07Z"
 
 
@@ -132,21 +117,21 @@ def test_a_manual_as_of_is_kept_as_given(env, conn):
     "name", ["manual_run_now.json", "manual_backfill.json", "manual_dry_run.json", "manual_force_rerun.json"]
 )
 def test_every_sample_console_event_runs(env, name):
-    result = handler(event(name), FakeLambdaContext())
+    result = handler(event(name), lambda_context(JOB))
     assert result["status"] == "succeeded"
     assert result["trigger"] == "manual"
 
 
 def test_a_bad_payload_is_refused_before_any_database_work(env, conn):
     with pytest.raises(ValidationError, match="unknown field 'jobs'"):
-        handler({"jobs": "all"}, FakeLambdaContext())
+        handler({"jobs": "all"}, lambda_context(JOB))
     assert conn.execute("SELECT count(*) AS n FROM cron_job_logs").fetchone()["n"] == 0
 
 
 def test_unknown_job_name_is_a_clear_error(env, monkeypatch):
     monkeypatch.setenv("JOB_NAME", "no-such-job")
     with pytest.raises(KeyError, match="unknown job 'no-such-job'; the jobs are: reset-daily-challenges"):
-        handler({}, FakeLambdaContext())
+        handler({}, lambda_context(JOB))
 
 
 @mock_aws
@@ -163,14 +148,10 @@ def test_reads_the_url_from_secrets_manager(db_url, monkeypatch):
     arn = boto3.client("secretsmanager").create_secret(Name="langex/db", SecretString=url)["ARN"]
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
     reset_connection()
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()
     try:
-        result = handler({"dry_run": True}, FakeLambdaContext())
+        result = handler({"dry_run": True}, lambda_context(JOB))
     finally:
         reset_connection()
-        metrics.clear_metrics()
     assert result["status"] == "succeeded" and result["dry_run"] is True
 
 
@@ -185,14 +166,10 @@ def test_rds_style_json_secret_and_a_wrong_password_never_leak_it(monkeypatch, c
     arn = boto3.client("secretsmanager").create_secret(Name="rds/db", SecretString=json.dumps(secret))["ARN"]
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
     reset_connection()
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()
     # When the handler runs
     with pytest.raises(DatabaseUnavailable) as info:
-        handler({}, FakeLambdaContext())
+        handler({}, lambda_context(JOB))
     reset_connection()
-    metrics.clear_metrics()
     # Then the error is clear and the password appears nowhere
     captured = capsys.readouterr()
     assert "could not be reached" in str(info.value)
@@ -242,7 +219,7 @@ def test_every_job_failure_is_raised_to_lambda(env, conn, db_url, monkeypatch, f
     with contextlib.ExitStack() as stack:
         expected, status, message = setup(conn, db_url, stack, monkeypatch)
         # (a 16 s Lambda leaves the job a 1 s budget after the handler's reserve)
-        context = FakeLambdaContext(remaining_ms=16_000)
+        context = lambda_context(JOB, remaining_s=16)
         # When EventBridge delivers it to the Lambda handler
         with pytest.raises(JobsError) as info:
             handler(event("scheduled_event.json"), context)
@@ -261,7 +238,7 @@ def test_a_scheduled_overlap_is_recorded_and_returned_never_raised(env, conn):
         (JOB,),
     )
     # When EventBridge delivers the next occurrence
-    context = FakeLambdaContext()
+    context = lambda_context(JOB)
     result = handler(event("scheduled_event.json"), context)
     # Then it returns (no Lambda retry, no dead letter): skipped by the job's overlap policy (skip)
     assert result["status"] == "skipped" and "overlap policy (skip)" in result["reason"]

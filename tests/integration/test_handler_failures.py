@@ -15,8 +15,9 @@ from psycopg.conninfo import conninfo_to_dict
 from functions.handler import handler
 from shared.db import reset_connection
 from shared.errors import ConfigError, DatabaseUnavailable
-from shared.observability import logger, metrics
-from tests.integration.test_handler import JOB, FakeLambdaContext, emf_blobs
+from shared.observability import logger
+from tests.factories import lambda_context
+from tests.integration.test_handler import JOB, emf_blobs
 
 PASSWORD = "pw-Never-Logged-9f3c"
 
@@ -24,7 +25,6 @@ PASSWORD = "pw-Never-Logged-9f3c"
 @pytest.fixture
 def secret_env(monkeypatch):
     """Point the handler at a Secrets Manager secret (moto) holding ``url``; returns the setter."""
-    from aws_lambda_powertools.utilities import parameters
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -40,12 +40,8 @@ def secret_env(monkeypatch):
             monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
 
         reset_connection()
-        parameters.clear_caches()
-        metrics.clear_metrics()
         yield use
         reset_connection()
-        parameters.clear_caches()
-        metrics.clear_metrics()
 
 
 def run_and_capture(capsys) -> tuple[BaseException, str]:
@@ -53,7 +49,7 @@ def run_and_capture(capsys) -> tuple[BaseException, str]:
     previous = stream.setStream(sys.stdout)
     try:
         with pytest.raises(Exception) as raised:
-            handler({}, FakeLambdaContext())
+            handler({}, lambda_context(JOB))
     finally:
         stream.setStream(previous)
     return raised.value, capsys.readouterr().out

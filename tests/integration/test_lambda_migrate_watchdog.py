@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass, field
 
 import boto3
 import pytest
@@ -19,17 +17,10 @@ from shared.errors import ConfigError, DatabaseUnavailable
 from shared.migrations import discover, discover_app
 from shared.migrations import migrate as run_migrations
 from shared.naming import SECRET_PLACEHOLDER
+from tests.factories import lambda_context
 
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "scheduled-jobs-migrate"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:scheduled-jobs-migrate"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+MIGRATE = "scheduled-jobs-migrate"
+WATCHDOG = "scheduled-jobs-watchdog"
 
 
 @pytest.fixture
@@ -50,7 +41,6 @@ def database(monkeypatch):
 
     yield use
     reset_connection()
-    parameters.clear_caches()
 
 
 def cfn_event(request_type: str) -> dict:
@@ -69,7 +59,7 @@ def test_a_database_that_misses_the_contract_fails_the_deploy_and_is_left_untouc
     database(empty_db_url)
     # When CloudFormation creates the resource, the deploy fails with every gap
     with pytest.raises(ContractError, match=r"users: table missing \(needed by "):
-        migrate.handler(cfn_event("Create"), FakeLambdaContext())
+        migrate.handler(cfn_event("Create"), lambda_context(MIGRATE, remaining_s=60))
     # And nothing was changed
     assert get_connection().execute("SELECT to_regclass('schema_migrations') AS t").fetchone()["t"] is None
 
@@ -80,7 +70,7 @@ def test_create_migrates_an_empty_database_and_update_then_has_nothing_to_do(dat
         run_migrations(app, discover_app())
     database(empty_db_url)
     # When CloudFormation creates the resource
-    created = migrate.handler(cfn_event("Create"), FakeLambdaContext())
+    created = migrate.handler(cfn_event("Create"), lambda_context(MIGRATE, remaining_s=60))
     # Then every migration is applied, and recorded
     assert created == {
         "PhysicalResourceId": "schema-migrations",
@@ -89,7 +79,7 @@ def test_create_migrates_an_empty_database_and_update_then_has_nothing_to_do(dat
     versions = {r["version"] for r in get_connection().execute("SELECT version FROM schema_migrations").fetchall()}
     assert versions == {m.version for m in discover()} | {m.version for m in discover_app()}
     # And a later deploy (Update) with no SQL change applies nothing, keeping the same physical id
-    assert migrate.handler(cfn_event("Update"), FakeLambdaContext()) == {
+    assert migrate.handler(cfn_event("Update"), lambda_context(MIGRATE, remaining_s=60)) == {
         "PhysicalResourceId": "schema-migrations",
         "Data": {"Applied": "0", "Status": "migrated"},
     }
@@ -99,7 +89,9 @@ def test_delete_touches_nothing(database):
     # Given a database that cannot even be reached
     database("postgresql://nobody:nothing@127.0.0.1:9/none?connect_timeout=1")
     # Then deleting the stack still succeeds, without a connection
-    assert migrate.handler(cfn_event("Delete"), FakeLambdaContext()) == {"PhysicalResourceId": "schema-migrations"}
+    assert migrate.handler(cfn_event("Delete"), lambda_context(MIGRATE, remaining_s=60)) == {
+        "PhysicalResourceId": "schema-migrations"
+    }
 
 
 @mock_aws
@@ -109,7 +101,7 @@ def test_a_stack_created_secret_not_yet_filled_in_lets_the_first_deploy_finish(d
     arn = client.create_secret(Name="jobs-db", SecretString=SECRET_PLACEHOLDER)["ARN"]
     database(None, secret_arn=arn, created_by_stack=True)
     # Then Create succeeds and says the migrations wait for the secret
-    result = migrate.handler(cfn_event("Create"), FakeLambdaContext())
+    result = migrate.handler(cfn_event("Create"), lambda_context(MIGRATE, remaining_s=60))
     assert result["Data"] == {"Applied": "0", "Status": "secret-not-filled-in"}
     # While the same secret given by the operator fails the deploy (next test): the flag decides
 
@@ -135,10 +127,13 @@ def test_a_stack_created_secret_fails_the_deploy_unless_it_holds_the_placeholder
     database(None, secret_arn=arn, created_by_stack=True)
     # Then the deploy fails with the reason (only the exact placeholder lets it through)
     if error is None:
-        assert migrate.handler(cfn_event("Update"), FakeLambdaContext())["Data"]["Status"] == "secret-not-filled-in"
+        assert (
+            migrate.handler(cfn_event("Update"), lambda_context(MIGRATE, remaining_s=60))["Data"]["Status"]
+            == "secret-not-filled-in"
+        )
         return
     with pytest.raises(error, match=message):
-        migrate.handler(cfn_event("Update"), FakeLambdaContext())
+        migrate.handler(cfn_event("Update"), lambda_context(MIGRATE, remaining_s=60))
 
 
 @mock_aws
@@ -147,7 +142,7 @@ def test_an_operator_secret_that_is_wrong_fails_the_deploy(database):
     arn = client.create_secret(Name="jobs-db", SecretString="not a url")["ARN"]
     database(None, secret_arn=arn, created_by_stack=False)
     with pytest.raises(ConfigError, match="neither a postgresql:// URL nor JSON"):
-        migrate.handler(cfn_event("Update"), FakeLambdaContext())
+        migrate.handler(cfn_event("Update"), lambda_context(MIGRATE, remaining_s=60))
 
 
 def test_watchdog_handler_reports_missed_runs_and_emits_metrics(database, db_url, conn, capsys):
@@ -155,7 +150,9 @@ def test_watchdog_handler_reports_missed_runs_and_emits_metrics(database, db_url
     conn.execute("UPDATE schema_migrations SET applied_at = '2020-01-01'")
     database(db_url)
     # When the watchdog runs now
-    result = watchdog.handler({"source": "aws.events", "time": "2026-11-28T12:00:00Z"}, FakeLambdaContext())
+    result = watchdog.handler(
+        {"source": "aws.events", "time": "2026-11-28T12:00:00Z"}, lambda_context(WATCHDOG, remaining_s=60)
+    )
     # Then the older occurrences of the non-superseding jobs are reported missed, the recent ones are
     # left for a check with time enough to run them, and each job has a metric line, plus the heartbeat
     assert result["checked"] == len(registry.JOBS)
@@ -169,18 +166,12 @@ def test_watchdog_handler_reports_missed_runs_and_emits_metrics(database, db_url
     assert conn.execute("SELECT count(*) AS n FROM cron_job_logs").fetchone()["n"] == 0
 
 
-@dataclass
-class LongContext(FakeLambdaContext):
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
-
-
 def test_watchdog_handler_catches_up_each_job_with_its_own_metrics(database, db_url, conn, capsys):
     # Given a database first deployed two hours ago, where nothing has run since
     conn.execute("UPDATE schema_migrations SET applied_at = now() - interval '2 hours'")
     database(db_url)
     # When the watchdog runs with time enough
-    result = watchdog.handler({}, LongContext())
+    result = watchdog.handler({}, lambda_context(WATCHDOG, remaining_s=900))
     # Then each occurrence due since then ran once, with trigger catchup ...
     assert result["caught_up"] and {c["status"] for c in result["caught_up"]} == {"succeeded"}
     rows = conn.execute("SELECT job_name, as_of, trigger, status FROM cron_job_logs").fetchall()
@@ -191,3 +182,17 @@ def test_watchdog_handler_catches_up_each_job_with_its_own_metrics(database, db_
     # ... and each run's metrics were flushed under its own job
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RunsSucceeded"' in line]
     assert sorted(b["job"] for b in blobs) == sorted(c["job"] for c in result["caught_up"])
+
+
+def test_watchdog_handler_replaces_a_connection_gone_stale_between_invocations(database, db_url, embedded_server):
+    if embedded_server is None:
+        pytest.skip("needs the embedded server to restart")
+    # Given a warm watchdog whose connection died with a server restart since its last check
+    database(db_url)
+    watchdog.handler({}, lambda_context(WATCHDOG, remaining_s=60))
+    stale = get_connection()
+    embedded_server.restart()
+    # When it checks again, it reconnects once and the check completes
+    result = watchdog.handler({}, lambda_context(WATCHDOG, remaining_s=60))
+    assert result["checked"] == len(registry.JOBS)
+    assert get_connection() is not stale and stale.closed

@@ -55,7 +55,6 @@ def db(db_url, conn, monkeypatch):
     reset_connection()
     yield conn
     reset_connection()
-    metrics.clear_metrics()
 
 
 def set_mode(conn, mode: str) -> None:
@@ -221,7 +220,6 @@ def test_repeated_failures_pause_the_job_once_with_one_metric(db):
     # Given a job that pauses after 2 failed occurrences
     job = dataclasses.replace(PROBE, pause_after_failures=2)
     set_mode(db, "fail")
-    metrics.clear_metrics()
     # When one occurrence fails twice (a retry), then the next occurrence fails
     for as_of in (AS_OF, AS_OF, AS_OF + timedelta(hours=1)):
         with pytest.raises(JobFailed):

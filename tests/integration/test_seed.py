@@ -11,9 +11,10 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from jobctl.databases import drop_database, with_database
 from jobctl.seed import SEEDED_TABLES, SeedError, seed
 from shared.db import close_quietly, connect
-from tests.conftest import create_database_from_template, drop_database, with_database
+from tests.conftest import create_database_from_template
 from tests.factories import rows, utc
 from tests.integration.test_idempotency import app_relations, snapshot
 

@@ -243,7 +243,6 @@ def test_catch_up_after_an_outage_gives_one_succeeded_run_per_occurrence_in_the_
         assert again.to_catch_up == [] and catchup.catch_up(again) == []
     finally:
         db.reset_connection()
-        metrics.clear_metrics()
 
 
 def test_catch_up_leaves_a_paused_or_running_job_and_respects_the_time_left(deployed, db_url, monkeypatch):

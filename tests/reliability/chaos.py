@@ -44,7 +44,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import psycopg
@@ -57,6 +57,7 @@ from jobctl.schedules import Occurrence, occurrences
 from shared import catchup, execution, registry, runner, watchdog
 from shared.db import close_quietly, connect, get_connection, is_usable, reset_connection
 from shared.errors import JobsError
+from shared.events import eventbridge_time, iso
 from shared.observability import metrics
 
 #: Lambda's asynchronous retries: one minute after the first failure, two after the second.
@@ -77,10 +78,6 @@ CREATE TABLE IF NOT EXISTS soak_executions (
     request_id  text        NOT NULL,
     summary     jsonb       NOT NULL
 )"""
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class LambdaKilled(BaseException):
@@ -546,7 +543,7 @@ class Simulation:
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": "123456789012",
-            "time": iso(occ.at),
+            "time": eventbridge_time(occ.at),
             "region": "eu-west-1",
             "resources": [f"arn:aws:events:eu-west-1:123456789012:rule/{occ.job}"],
             "detail": {},

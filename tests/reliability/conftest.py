@@ -14,7 +14,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from shared.db import reset_connection
 from shared.naming import SERVICE
-from shared.observability import metrics
 
 JOB_ROLE = "scheduled_jobs_runner"
 #: Recognizable, so a test can look for it in every output.
@@ -53,7 +52,6 @@ def runner_on(monkeypatch) -> Iterator[object]:
 
     yield point
     reset_connection()
-    metrics.clear_metrics()
 
 
 @pytest.fixture

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from jobctl.databases import create_database, drop_database, with_database
 from shared import registry
 from shared.db import close_quietly, connect
 from shared.exposure import APP_FACING, exposed_objects, jobs_layer_names
 from shared.migrations import FUNCTIONS_DIR, MIGRATIONS_DIR, discover, discover_app, migrate
-from tests.conftest import create_database_from_template, drop_database, with_database
+from tests.conftest import create_database_from_template
 from tests.integration import test_migrations as guide_sql
 from tests.reliability.conftest import as_user
 
@@ -90,9 +91,7 @@ def supabase_template(admin_url: str) -> Iterator[str]:
     name = f"supabase_template_{os.getpid()}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(SUPABASE_ROLES)
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}" OWNER {OWNER}')
-    owner = connect(as_user(with_database(admin_url, name), OWNER, OWNER_PASSWORD))
+    owner = connect(as_user(create_database(admin_url, name, owner=OWNER, replace=True), OWNER, OWNER_PASSWORD))
     try:
         owner.execute(SUPABASE_DEFAULTS)
         migrate(owner, discover_app())  # the app's tables (the app's own grants), then the jobs layer

@@ -20,12 +20,13 @@ from datetime import timedelta
 
 import pytest
 
+from jobctl.databases import drop_database, with_database
 from jobctl.schedules import occurrences
 from jobctl.seed import seed
 from shared import registry, schedule_state, watchdog
 from shared.db import connect
 from shared.observability import logger
-from tests.conftest import create_database_from_template, drop_database, with_database
+from tests.conftest import create_database_from_template
 from tests.factories import utc
 from tests.reliability import chaos
 from tests.reliability.chaos import Report, Simulation, applicable, assert_faults_observed, differences, snapshot
