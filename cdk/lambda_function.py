@@ -66,15 +66,7 @@ def python_function(
     log_group = logs.LogGroup(
         scope, f"{construct_id}Logs", retention=defaults.log_retention, removal_policy=RemovalPolicy.RETAIN
     )
-    role = iam.Role(
-        scope,
-        f"{construct_id}Role",
-        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        description=f"Runs {function_name or construct_id}",
-    )
-    log_group.grant_write(role)
-    if database.in_vpc:
-        role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(_VPC_ACCESS))
+    role = _role(scope, construct_id, function_name, log_group, in_vpc=database.in_vpc)
     function = lambda_.Function(
         scope,
         construct_id,
@@ -100,6 +92,22 @@ def python_function(
     database.grant_read(function, secret)
     _acknowledge(function, role, in_vpc=database.in_vpc)
     return function
+
+
+def _role(
+    scope: Construct, construct_id: str, function_name: str | None, log_group: logs.LogGroup, *, in_vpc: bool
+) -> iam.Role:
+    """The function's own role: write to its own log group (and the VPC's network interfaces)."""
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Runs {function_name or construct_id}",
+    )
+    log_group.grant_write(role)
+    if in_vpc:
+        role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(_VPC_ACCESS))
+    return role
 
 
 def _acknowledge(function: lambda_.Function, role: iam.Role, *, in_vpc: bool) -> None:

@@ -17,18 +17,27 @@ def _yes(value: Any) -> str:
 
 
 def render(report: Report) -> None:
-    s = report.sections
+    for section in (_server, _pooler, _contract, _privileges, _job_role, _trial, _pg_cron, _exposure):
+        section(report.sections)
+    _verdict(report)
+
+
+def _server(s: dict[str, Any]) -> None:
     server = s["server"]
     supported = "" if server["supported"] else " [red](unsupported: Postgres 15 or newer is needed)[/]"
     _line(
         "server", f"PostgreSQL {server['version']}, database {server['database']} as {server['user_name']}{supported}"
     )
 
+
+def _pooler(s: dict[str, Any]) -> None:
     pooler = s["pooler"]
     evidence = "; ".join(pooler["evidence"]) or "none of the signs"
     kind = "[yellow]transaction pooler[/]" if pooler["transaction_pooler"] else "no transaction pooler detected"
     _line("pooler", f"{kind} ({evidence}; {pooler['method']})")
 
+
+def _contract(s: dict[str, Any]) -> None:
     contract = s["contract"]
     if not contract["checked"]:
         _line("contract", contract["note"])
@@ -37,6 +46,8 @@ def render(report: Report) -> None:
         for gap in contract["gaps"]:
             output.stdout().print(f"             - {gap}", highlight=False)
 
+
+def _privileges(s: dict[str, Any]) -> None:
     priv = s["privileges"]
     maintain = priv.get("maintain") or (
         "MAINTAIN grantable on every vacuumed table"
@@ -49,6 +60,8 @@ def render(report: Report) -> None:
         f"create roles {_yes(priv['create_roles'])}; {maintain}",
     )
 
+
+def _job_role(s: dict[str, Any]) -> None:
     role = s["job_role"]
     if not role["exists"]:
         _line("jobs' role", f"{role['role']} does not exist; migrate creates it: {_yes(role['migrate_creates_it'])}")
@@ -60,6 +73,8 @@ def render(report: Report) -> None:
             f"functions; run log read {_yes(role['reads_run_log'])} write {_yes(role['writes_run_log'])}",
         )
 
+
+def _trial(s: dict[str, Any]) -> None:
     trial = s["guide_objects"]
     pending = trial["pending"]
     _line("migrate", f"{len(pending)} pending migration(s), tried and rolled back: {trial['trial']}")
@@ -70,35 +85,39 @@ def render(report: Report) -> None:
             ["name", "kind", "found", "migrate_will"],
         )
 
+
+def _pg_cron(s: dict[str, Any]) -> None:
     cron = s["pg_cron"]
     if not cron["installed"]:
         _line("pg_cron", "not installed in this database: nothing to cut over")
-    else:
-        _line(
-            "pg_cron",
-            f"{len(cron['registry_jobs'])} job(s) run a registry job; {len(cron['other_jobs'])} other(s) left "
-            f"alone; {len(cron['cutovers'])} cutover record(s)",
+        return
+    _line(
+        "pg_cron",
+        f"{len(cron['registry_jobs'])} job(s) run a registry job; {len(cron['other_jobs'])} other(s) left "
+        f"alone; {len(cron['cutovers'])} cutover record(s)",
+    )
+    if cron["registry_jobs"]:
+        output.print_records(
+            "pg_cron jobs that run a registry job (jobctl cutover moves them)",
+            cron["registry_jobs"],
+            ["job", "jobid", "jobname", "schedule", "command", "active"],
         )
-        if cron["registry_jobs"]:
-            output.print_records(
-                "pg_cron jobs that run a registry job (jobctl cutover moves them)",
-                cron["registry_jobs"],
-                ["job", "jobid", "jobname", "schedule", "command", "active"],
-            )
 
+
+def _exposure(s: dict[str, Any]) -> None:
     exposure = s["exposure"]
     if not exposure["checked"]:
         _line("exposure", exposure["note"])
-    else:
-        reach = exposure["reachable"]
-        _line(
-            "exposure", "[green]nothing reachable by anon/authenticated[/]" if not reach else f"{len(reach)} reachable"
-        )
-        for item in reach:
-            what = f"{item.get('kind', '')} {item.get('name', item.get('object', ''))} ({item.get('role') or '-'})"
-            fix = f": {item['fix']}" if item.get("fix") else ""
-            output.stdout().print(f"             - {what}{fix}".replace("[", r"\["), highlight=False)
+        return
+    reach = exposure["reachable"]
+    _line("exposure", "[green]nothing reachable by anon/authenticated[/]" if not reach else f"{len(reach)} reachable")
+    for item in reach:
+        what = f"{item.get('kind', '')} {item.get('name', item.get('object', ''))} ({item.get('role') or '-'})"
+        fix = f": {item['fix']}" if item.get("fix") else ""
+        output.stdout().print(f"             - {what}{fix}".replace("[", r"\["), highlight=False)
 
+
+def _verdict(report: Report) -> None:
     for warning in report.warnings:
         output.stdout().print(f"[yellow]warning:[/] {warning}", highlight=False)
     for problem in report.problems:

@@ -1,28 +1,7 @@
-"""The contract between the jobs layer and the app's own tables, and the check of a live database.
-
-The jobs layer (``shared/sql/jobs/``) runs on an app whose tables it does not own. What it
-needs from them is written down once, in :data:`CONTRACT` below (docs/adoption.md shows the
-same table): each app column a job reads or writes, its kind of type, and the jobs that need
-it. Columns marked ``added`` are the jobs layer's own: ``jobctl migrate`` adds them to the
-app's table when missing (idempotently), so the app need not have them, but one of another
-type is a gap. Tables marked ``jobs`` are created by the jobs layer; when one already exists
-(an older install), its columns must fit too.
-
-``jobctl migrate`` and the deploy's migration handler call :func:`require` before changing
-anything (``shared.migrations.migrate``); ``jobctl doctor`` calls :func:`check`. The API is
-stable:
-
-- ``check(conn) -> list[Gap]``: every gap between the contract and the live database the
-  connection points at (empty when the jobs layer can be applied). Read-only: it runs a few
-  catalog queries and changes nothing. The connection's user is the one that would migrate:
-  the job functions will run as that user (SECURITY DEFINER), so row-level security and
-  ownership are judged for it.
-- ``Gap``: ``table``, ``column`` (``None`` for the whole table), ``problem`` (one sentence),
-  ``jobs`` (the registry names of the jobs that need it; empty for the jobs layer itself);
-  ``str(gap)`` is one readable line.
-- ``describe(gaps) -> str``: the one message listing every gap, for a person.
-- ``require(conn)``: raises :class:`ContractError` (a ``MigrationError``) with that message
-  when there is any gap.
+"""The contract between the jobs layer and the app's own tables (:data:`CONTRACT`), and the
+check of a live database against it (docs/adoption.md, "The contract, checked before any
+change"). ``jobctl migrate`` and the deploy call :func:`require` before changing anything;
+``jobctl doctor`` calls :func:`check`. That API (check, Gap, describe, require) is stable.
 """
 
 from __future__ import annotations
@@ -36,8 +15,9 @@ from shared.errors import MigrationError
 #:   kind:   key (users.id: an integer, uuid or text), user (refers to users.id: the same
 #:           kind as users.id), id (another table's key), int, text, bool, timestamptz,
 #:           date, jsonb
-#:   origin: app (the app must have it), added (the jobs layer adds it when missing),
-#:           jobs (a table the jobs layer creates)
+#:   origin: app (the app must have it), added (the jobs layer adds it when missing; one of
+#:           another type is a gap), jobs (a table the jobs layer creates; an existing one,
+#:           from an older install, must fit too)
 #:   jobs:   the registry's job names, comma-separated; "*" for every job; "-" for the
 #:           jobs layer itself (its triggers and functions)
 CONTRACT_TABLE = """
@@ -255,7 +235,10 @@ def _needs_of(kind: str, user_type: str | None) -> str:
 
 
 def check(conn: Any) -> list[Gap]:
-    """Every gap between the contract and the database ``conn`` points at (read-only)."""
+    """Every gap between the contract and the database ``conn`` points at (read-only).
+
+    The connection's user is the one that would migrate: the job functions run as that user
+    (SECURITY DEFINER), so row-level security and ownership are judged for it."""
     tables = sorted({n.table for n in CONTRACT})
     columns = {(r["table"], r["column"]): r for r in conn.execute(_COLUMNS, {"tables": tables}).fetchall()}
     present = {r["table"]: r for r in conn.execute(_TABLES, {"tables": tables}).fetchall()}

@@ -1,41 +1,24 @@
-"""``jobctl doctor``: what ``migrate`` and the cutover would meet on this database, changing nothing.
-
-It reports the server and whether a pooler sits between us and it, the written contract's
-gaps, the guide-era objects and what ``migrate`` does to each, the pg_cron jobs that run a
-registry job, what the current user may do, the jobs' role, and what Supabase's API roles
-can reach. Its verdict (:attr:`Report.ok`) is whether ``migrate`` would succeed.
-
-**How it knows what migrate will do**: it runs the pending migrations inside a transaction
-that it rolls back (a trial), and compares the guide's objects before and inside it. Nothing
-is committed. The trial takes the locks migrate would take, for at most
-:data:`TRIAL_LOCK_TIMEOUT_MS` each; a busy table makes the verdict "unknown", not a failure.
-
-**How it spots a pooler** (heuristics, said as such in the report):
-
-- the connection's port is 6543, Supabase's transaction pooler;
-- the server says it listens on another port than the one we dialled (something in between);
-- two transactions of one client connection ran on different server processes while a
-  second client held a transaction open (a transaction-mode pooler moves clients between
-  server connections; a direct or session-pooled connection never does).
+"""``jobctl doctor``: what ``migrate`` and the cutover would meet on this database, changing
+nothing (docs/moving-from-pg-cron.md, "The order of the steps"). Its verdict
+(:attr:`Report.ok`) is whether ``migrate`` would succeed: it tries the pending migrations in a
+transaction it rolls back, and compares the guide's objects before and inside it.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
 
-from shared import cutover, exposure, registry
+from shared import cutover, exposure, pooler, registry
 from shared.db import Conn, close_quietly, connect, transaction
 from shared.errors import JobsError, translate
 from shared.queries import load
 
 Q = load("doctor")
 JOB_ROLE = "scheduled_jobs_runner"
-SUPABASE_POOLER_PORT = 6543
 TRIAL_LOCK_TIMEOUT_MS = 2_000
 TRIAL_STATEMENT_TIMEOUT_MS = 120_000
 GUIDE_RELATIONS = ("cron_job_logs", "v_recent_cron_jobs", "v_cron_job_stats")
@@ -70,8 +53,8 @@ def diagnose(url: str) -> Report:
     report = Report()
     conn = connect(url)
     try:
-        report.sections["server"] = _server(conn)
-        report.sections["pooler"] = _pooler(conn, url)
+        report.sections["server"] = pooler.server(conn)
+        report.sections["pooler"] = pooler.detect(conn, url)
         if report.sections["pooler"]["transaction_pooler"]:
             report.warnings.append(
                 "a transaction-mode pooler is in the way: fine for migrate and the jobs (they keep no "
@@ -86,70 +69,6 @@ def diagnose(url: str) -> Report:
     finally:
         close_quietly(conn)
     return report
-
-
-# --------------------------------------------------------------------------- server and pooler
-
-
-def _server(conn: Conn) -> dict[str, Any]:
-    row = dict(conn.execute(Q["server"]).fetchone() or {})
-    row.pop("backend_pid", None)
-    row["supported"] = row["version_num"] >= 150000
-    return row
-
-
-def _dialled_port(conn: Conn) -> int | None:
-    if conn.info.host.startswith("/"):  # a Unix socket: no port to compare
-        return None
-    try:
-        return int(conn.info.port)
-    except (TypeError, ValueError):
-        return None
-
-
-def _pooler(conn: Conn, url: str) -> dict[str, Any]:
-    evidence: list[str] = []
-    port = _dialled_port(conn)
-    server_port = conn.execute(Q["server"]).fetchone()["server_port"]  # type: ignore[index]
-    if port == SUPABASE_POOLER_PORT:
-        evidence.append(f"port {port} is Supabase's transaction pooler (Supavisor)")
-    if port is not None and server_port is not None and server_port != port:
-        evidence.append(f"dialled port {port}, but the server listens on {server_port}: something is in between")
-    moved = _backend_moves(conn, url)
-    if moved:
-        evidence.append(moved)
-    return {
-        "transaction_pooler": bool(moved) or port == SUPABASE_POOLER_PORT,
-        "evidence": evidence,
-        "method": "heuristic: port 6543, server port differs, server process changes between transactions",
-    }
-
-
-def _backend_moves(conn: Conn, url: str) -> str | None:
-    """Whether this connection's transactions move between server processes (transaction pooling)."""
-    first = conn.execute(Q["backend_pid"]).fetchone()["backend_pid"]  # type: ignore[index]
-    other = connect(url)
-    seen: dict[str, int] = {}
-
-    def second() -> None:
-        seen["pid"] = conn.execute(Q["backend_pid"]).fetchone()["backend_pid"]  # type: ignore[index]
-
-    try:
-        with other.transaction():
-            held = other.execute(Q["backend_pid"]).fetchone()["backend_pid"]  # type: ignore[index]
-            worker = threading.Thread(target=second, daemon=True)
-            worker.start()
-            worker.join(timeout=3)  # a pool of one server connection waits for ours to end
-        worker.join(timeout=30)
-    finally:
-        close_quietly(other)
-    if held == first:
-        return "a second client connection was given this connection's server process"
-    if "pid" in seen and seen["pid"] != first:
-        return "this connection's second transaction ran on another server process"
-    if "pid" not in seen or worker.is_alive():
-        return "a transaction waited for another client's transaction to end (a pool of one server connection)"
-    return None
 
 
 # --------------------------------------------------------------------------- contract (adopt-db's check)

@@ -1,29 +1,7 @@
-"""The runner owns the run: one protocol for Lambda, the CLI and the local scheduler.
-
-1. **Claim** (one short transaction, committed before any work, so a crash is visible):
-   close this job's ``running`` rows whose deadline passed (``failed``, "abandoned");
-   for a scheduled occurrence, or a manual one naming an as_of, skip if it already
-   succeeded; a paused job's scheduled, local and catch-up deliveries are skipped
-   (``shared.schedule_state``); then take the job's single ``running`` slot, a partial
-   unique index on ``cron_job_logs`` (not a session advisory lock, so it holds through a
-   transaction-mode pooler). A delivery that finds the slot taken is recorded ``skipped``:
-   a duplicate if the same occurrence holds it, an overlap otherwise. An overlap follows
-   the job's policy (``registry.Overlap``): ``skip`` drops it (the next occurrence covers
-   it), ``buffer_one`` keeps it waiting and the holder runs it when it finishes. Nothing
-   is raised: a routine overlap makes no Lambda retry, no dead letter and no alarm. An
-   occurrence left without a run (a buffered one whose holder died, a duplicate whose
-   holder was abandoned) is run by the watchdog's catch-up (``shared.catchup``).
-2. **Work**: dependencies are checked, then the job's SQL runs with a transaction-local
-   statement and lock timeout equal to the time left in its budget. The ``succeeded``
-   update is written in the job's own final transaction, so the work and its record
-   commit together; the unique index on (job, as_of) for successes makes a duplicate
-   that slipped past the claim roll its work back instead of doing it twice.
-3. **Failure**: the row becomes ``failed`` with the message and SQLSTATE, and the error
-   is re-raised so Lambda's retries, the dead-letter queue and the alarms see it; after
-   ``pause_after_failures`` failed occurrences in a row the job pauses itself (one
-   ``JobAutoPaused`` metric). A dependency not yet met is not a failure until the job's
-   ``dependency_deadline``: the run is recorded ``skipped`` (waiting), and the watchdog's
-   catch-up retries it.
+"""The runner owns the run: one protocol for Lambda, the CLI and the local scheduler. It claims
+the run (:mod:`shared.claim`), does the work in the job's own transaction and records the
+outcome. The protocol: README, "The run: exactly once per occurrence"; overlaps, pauses,
+dependency waits and catch-up: docs/operate.md.
 """
 
 from __future__ import annotations
@@ -31,39 +9,24 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from psycopg import errors as pg_errors
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
-from shared import cutover, db, execution, registry, schedule_state
+from shared import db, execution, registry, schedule_state
+from shared.claim import Claim, claim_run
 from shared.db import Conn, is_usable, transaction
 from shared.errors import DependencyNotMet, JobFailed, JobsError, translate
 from shared.events import RunRequest, Trigger, iso
-from shared.naming import (
-    JOB_DIMENSION,
-    METRIC_AUTO_PAUSED,
-    METRIC_DURATION,
-    METRIC_FAILED,
-    METRIC_SKIPPED,
-    METRIC_SUCCEEDED,
-)
+from shared.naming import JOB_DIMENSION, METRIC_AUTO_PAUSED
 from shared.observability import logger, metrics, tracer
+from shared.outcome import RunResult, Status, make_result, observe
 from shared.queries import load
 
 Q = load("runner")
 _SUCCESS_INDEX = "cron_job_logs_one_success_per_occurrence"
-
-
-class Status(StrEnum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 def now() -> datetime:
@@ -71,46 +34,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """What a run returns to Lambda, the CLI and the scheduler."""
-
-    job: str
-    status: Status
-    as_of: datetime
-    trigger: Trigger
-    log_id: int | None
-    duration_ms: float
-    summary: dict[str, Any] = field(default_factory=dict)
-    dry_run: bool = False
-    forced: bool = False
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "job": self.job,
-            "status": self.status.value,
-            "as_of": iso(self.as_of),
-            "trigger": self.trigger.value,
-            "log_id": self.log_id,
-            "duration_ms": round(self.duration_ms, 3),
-            "summary": self.summary,
-            "dry_run": self.dry_run,
-            "forced": self.forced,
-        }
-        if self.reason:
-            out["reason"] = self.reason
-        return out
-
-
 class _Abandoned(Exception):
     """Our running row was closed by another run while we worked (we passed the deadline)."""
-
-
-@dataclass(frozen=True)
-class _Claim:
-    log_id: int
-    skipped_reason: str | None = None
 
 
 def run(
@@ -133,17 +58,17 @@ def run(
     metrics.add_dimension(name=JOB_DIMENSION, value=job.name)
 
     try:
-        conn, claim = _claim_with_reconnect(get_connection, request, request_id)
+        conn, claim = claim_run(get_connection, request, request_id, now())
     except JobsError as exc:
         # Failed before it started (secret, connection, authentication): still a failed run
         # for the logs, metrics and alarms, though it has no cron_job_logs row.
         logger.append_keys(run_id=None)
-        _observe(_result(request, Status.FAILED, None, started, reason=str(exc)))
+        observe(make_result(request, Status.FAILED, None, started, reason=str(exc)))
         raise
     logger.append_keys(run_id=claim.log_id)
     if claim.skipped_reason is not None:
-        result = _result(request, Status.SKIPPED, claim.log_id, started, reason=claim.skipped_reason)
-        _observe(result)
+        result = make_result(request, Status.SKIPPED, claim.log_id, started, reason=claim.skipped_reason)
+        observe(result)
         return result
     try:
         return _work(request, conn, claim, started, deadline, get_connection)
@@ -155,7 +80,7 @@ def run(
 def _work(
     request: RunRequest,
     conn: Conn,
-    claim: _Claim,
+    claim: Claim,
     started: float,
     deadline: float,
     get_connection: Callable[[], Conn],
@@ -184,8 +109,8 @@ def _work(
             "duplicate: this occurrence succeeded in another run while this one worked; this run's work was rolled back"
         )
         _close(get_connection, claim.log_id, Status.SKIPPED, reason, {})
-        result = _result(request, Status.SKIPPED, claim.log_id, started, reason=reason)
-        _observe(result)
+        result = make_result(request, Status.SKIPPED, claim.log_id, started, reason=reason)
+        observe(result)
         return result
     except _Abandoned:
         exc2 = JobFailed(
@@ -199,111 +124,9 @@ def _work(
             return _wait_for_dependency(get_connection, request, claim.log_id, started, error)
         return _fail(get_connection, request, claim.log_id, started, error)
 
-    result = _result(request, Status.SUCCEEDED, claim.log_id, started, summary=summary)
-    _observe(result)
+    result = make_result(request, Status.SUCCEEDED, claim.log_id, started, summary=summary)
+    observe(result)
     return result
-
-
-def _claim_with_reconnect(
-    get_connection: Callable[[], Conn], request: RunRequest, request_id: str | None
-) -> tuple[Conn, _Claim]:
-    try:
-        conn = get_connection()
-    except Exception as exc:
-        raise translate(exc, what=f"connecting to run {request.job.name}") from None
-    try:
-        return db.with_reconnect(lambda c: _claim(c, request, request_id), conn, get_connection)
-    except Exception as exc:
-        raise translate(exc, what=f"claiming a run of {request.job.name}") from None
-
-
-def _claim(conn: Conn, request: RunRequest, request_id: str | None) -> _Claim:
-    job = request.job
-    params: dict[str, Any] = {
-        "job_name": job.name,
-        "as_of": request.as_of,
-        "trigger": request.trigger.value,
-        "request_id": request_id,
-        "forced": request.force,
-        "dry_run": request.dry_run,
-        "deadline_s": float(job.lambda_timeout_s),
-        "metadata": Jsonb({"event_id": request.event_id} if request.event_id else {}),
-    }
-    dedupe = (
-        not request.force and not request.dry_run and (request.trigger is not Trigger.MANUAL or request.explicit_as_of)
-    )
-    if request.trigger is not Trigger.MANUAL and cutover.pg_cron_owns(conn, job.name, request.as_of):
-        # pg_cron still schedules this job, or did until its cutover: it runs this occurrence
-        reason = f"pg_cron runs occurrence {iso(request.as_of)} of {job.name} (see jobctl cutover); not run twice"
-        with transaction(conn, timeout_ms=10_000):
-            return _Claim(_skip(conn, params, reason), reason)
-    for _ in range(3):  # the slot holder may finish between our attempt and our look
-        with transaction(conn, timeout_ms=10_000):
-            reaped = conn.execute(Q["reap_stale"], {**params}).fetchall()
-            if reaped:
-                logger.warning("closed abandoned runs", extra={"abandoned_run_ids": [r["id"] for r in reaped]})
-            if dedupe:
-                done = conn.execute(Q["find_success"], params).fetchone()
-                if done:
-                    hint = "" if request.trigger is not Trigger.MANUAL else "; pass force to run it again"
-                    reason = f"duplicate: occurrence {iso(request.as_of)} already succeeded in run #{done['id']}{hint}"
-                    return _Claim(_skip(conn, params, reason), reason)
-            if request.trigger is not Trigger.MANUAL:
-                state = schedule_state.state(conn, job)
-                if state.is_paused(now()):
-                    reason = _paused_reason(state)
-                    return _Claim(_skip(conn, params, reason, deferred="paused"), reason)
-            row = conn.execute(Q["claim"], params).fetchone()
-            if row:
-                return _Claim(row["id"])
-            holder = conn.execute(Q["find_running"], params).fetchone()
-            if holder is None:
-                continue
-            if holder["as_of"] == request.as_of:
-                reason = (
-                    f"duplicate delivery: occurrence {iso(request.as_of)} is already running as run #{holder['id']}"
-                )
-                # not known to have succeeded: if the holder dies, the watchdog's catch-up runs it
-                return _Claim(_skip(conn, params, reason, deferred="duplicate"), reason)
-            reason = (
-                f"overlap: run #{holder['id']} of {job.name} (as_of {iso(holder['as_of'])}) is still in "
-                f"progress until at most {iso(holder['deadline_at'])}"
-            )
-            if request.trigger is Trigger.MANUAL:
-                reason += "; this occurrence did not run (run it again once that run ends)"
-                return _Claim(_skip(conn, params, reason, deferred="overlap"), reason)
-            if job.overlap is registry.Overlap.SKIP:
-                reason += "; skipped by the job's overlap policy (skip): the next occurrence covers it"
-                return _Claim(_skip(conn, params, reason, overlap="skip"), reason)
-            if schedule_state.buffer(conn, job, request.as_of):
-                reason += "; this occurrence waits (overlap policy buffer_one) and runs when that run ends"
-                return _Claim(_skip(conn, params, reason, deferred="overlap", overlap="buffered"), reason)
-            reason += (
-                "; another occurrence already waits (overlap policy buffer_one), so the watchdog "
-                "catches this one up within the job's catch-up window"
-            )
-            return _Claim(_skip(conn, params, reason, deferred="overlap", overlap="dropped"), reason)
-    raise JobFailed(f"could not claim a run of {job.name}: the running slot kept changing hands")
-
-
-def _skip(conn: Conn, params: dict[str, Any], reason: str, **marks: str) -> int:
-    """Record a skipped delivery. ``deferred`` marks one that leaves its occurrence still to run
-    (the watchdog's catch-up runs it); ``overlap`` says what the overlap policy did."""
-    metadata = Jsonb({**params["metadata"].obj, **marks})
-    row = conn.execute(Q["insert_skipped"], {**params, "reason": reason, "metadata": metadata}).fetchone()
-    assert row is not None
-    return int(row["id"])
-
-
-def _paused_reason(state: schedule_state.JobState) -> str:
-    who = f" by {state.changed_by}" if state.changed_by else ""
-    when = f" at {iso(state.changed_at)}" if state.changed_at else ""
-    until = f" until {iso(state.paused_until)}" if state.paused_until else ""
-    note = f" ({state.note})" if state.note else ""
-    return (
-        f"paused{who}{when}{until}{note}: this occurrence did not run; "
-        "`jobctl resume --catch-up` runs the occurrences missed while paused"
-    )
 
 
 def _run_pending(
@@ -389,8 +212,8 @@ def _wait_for_dependency(
         "(retried by the watchdog's catch-up; a failure only after that time)"
     )
     _close(get_connection, log_id, Status.SKIPPED, reason, {"deferred": "dependency", "wait_until": iso(until)})
-    result = _result(request, Status.SKIPPED, log_id, started, reason=reason)
-    _observe(result)
+    result = make_result(request, Status.SKIPPED, log_id, started, reason=reason)
+    observe(result)
     return result
 
 
@@ -399,8 +222,8 @@ def _fail(
 ) -> RunResult:
     error = translate(exc, what=f"running {request.job.name}")
     _close(get_connection, log_id, Status.FAILED, str(error), {"error_type": error.kind, "sqlstate": error.sqlstate})
-    result = _result(request, Status.FAILED, log_id, started, reason=str(error))
-    _observe(result)
+    result = make_result(request, Status.FAILED, log_id, started, reason=str(error))
+    observe(result)
     if not request.dry_run:
         _pause_after_failures(get_connection, request.job)
     raise error from None
@@ -421,55 +244,6 @@ def _pause_after_failures(get_connection: Callable[[], Conn], job: registry.Job)
             metrics.add_metric(name=METRIC_AUTO_PAUSED, unit="Count", value=1)
     except Exception as exc:  # the database may be the cause of the failures: the alarms still see them
         logger.warning("could not check the failure count", extra={"error": str(translate(exc, what="checking"))})
-
-
-def _result(
-    request: RunRequest,
-    status: Status,
-    log_id: int | None,
-    started: float,
-    *,
-    summary: dict[str, Any] | None = None,
-    reason: str | None = None,
-) -> RunResult:
-    return RunResult(
-        job=request.job.name,
-        status=status,
-        as_of=request.as_of,
-        trigger=request.trigger,
-        log_id=log_id,
-        duration_ms=(time.monotonic() - started) * 1000,
-        summary=summary or {},
-        dry_run=request.dry_run,
-        forced=request.force,
-        reason=reason,
-    )
-
-
-def _observe(result: RunResult) -> None:
-    """One structured log line and the run's metrics (EMF, flushed by the handler)."""
-    tracer.put_annotation(key="status", value=result.status.value)
-    extra = {
-        "status": result.status.value,
-        "duration_ms": round(result.duration_ms, 3),
-        "summary": result.summary,
-        "dry_run": result.dry_run,
-    }
-    if result.status is Status.FAILED:
-        logger.error("run failed", extra={**extra, "error": result.reason})
-    elif result.status is Status.SKIPPED:
-        logger.info("run skipped", extra={**extra, "reason": result.reason})
-    else:
-        logger.info("run succeeded", extra=extra)
-    if result.dry_run:
-        return  # a dry run changed nothing: no counts, no outcome metrics
-    outcome = {Status.SUCCEEDED: METRIC_SUCCEEDED, Status.FAILED: METRIC_FAILED, Status.SKIPPED: METRIC_SKIPPED}
-    metrics.add_metric(name=outcome[result.status], unit="Count", value=1)
-    if result.status is Status.SUCCEEDED:
-        metrics.add_metric(name=METRIC_DURATION, unit="Milliseconds", value=result.duration_ms)
-        for key, value in result.summary.items():
-            if isinstance(value, int):  # the counts; not the details beside them (skipped tables' reasons)
-                metrics.add_metric(name=key, unit="Count", value=value)
 
 
 __all__ = ["JobsError", "RunResult", "Status", "run"]

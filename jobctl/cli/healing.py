@@ -8,6 +8,7 @@ act on the deployed EventBridge rule unless ``--local``. Without ``--local`` the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -206,6 +207,19 @@ def watchdog(
     exit_if_failed(bool(found.missed) or any(o.status == "failed" for o in outcomes))
 
 
+def _invoker(
+    job: str, *, on_aws: bool, prefix: str, url: str | None, verbose: bool
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """How backfill runs one event: the deployed function, or the handler here."""
+    if on_aws:
+        from jobctl import aws
+
+        client = aws.client("lambda")
+        return lambda event: aws.invoke(client, job, event, prefix=prefix)
+    assert url is not None
+    return lambda event: local.invoke_handler(job, event, database_url=url, verbose=verbose)
+
+
 @app.command()
 @errors
 def backfill(
@@ -240,19 +254,7 @@ def backfill(
         else:
             healing_view.print_backfill_plan(plan)
         return
-    if on_aws:
-        from jobctl import aws
-
-        client = aws.client("lambda")
-
-        def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            return aws.invoke(client, job_.name, event, prefix=prefix)
-    else:
-        assert url is not None
-
-        def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            return local.invoke_handler(job_.name, event, database_url=url, verbose=verbose)
-
+    invoke = _invoker(job_.name, on_aws=on_aws, prefix=prefix, url=url, verbose=verbose)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
