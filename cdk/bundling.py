@@ -1,13 +1,7 @@
-"""The Lambda code asset, built without Docker.
-
-One asset for every function: ``functions/`` and ``shared/`` (only ``.py`` and ``.sql``; no
-tests, no caches) plus the runtime dependencies from pyproject's ``[project].dependencies``
-minus what the Lambda runtime provides (boto3 and its own dependencies), installed by pip for
-the Lambda platform (arm64 or x86_64, CPython 3.13) from binary wheels only, then compiled to
-bytecode by a local CPython 3.13 with ``unchecked-hash`` invalidation: Lambda's code directory
-is read-only, so without shipped bytecode every cold start compiles every module again.
-The directory is built before ``Code.from_asset``, in ``.build/lambda/<content hash>/``, and
-reused while its inputs are unchanged, so a second ``cdk synth`` costs no pip run.
+"""The Lambda code asset, built without Docker: ``functions/`` and ``shared/`` plus the runtime
+dependencies the Lambda runtime lacks, as binary wheels for the Lambda platform, compiled to
+bytecode by CPython 3.13 (docs/deploy.md, "Packaging"). Built in ``.build/lambda/<content
+hash>/`` before ``Code.from_asset`` and reused while its inputs are unchanged.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""The Lambda entry point of every job (one function per job, JOB_NAME tells which).
-
-Thin on purpose: Powertools decorators, parse the event, call the runner, return the
-result. A failed run has been logged by the runner before its error is raised here, so
-Lambda's retries, the dead-letter queue and the alarms see it. A skip returns normally:
-an overlap follows the job's overlap policy, a dependency not yet met waits until its
-deadline, and an occurrence left to run is caught up by the watchdog (``shared.catchup``),
-so a routine overlap never becomes a retry, a dead letter or an alarm.
+"""The Lambda entry point of every job (one function per job, JOB_NAME tells which): parse the
+event, call the runner, return the result. A failed run is logged by the runner, then raised
+here for Lambda's retries, the dead-letter queue and the alarms; a skip (an overlap, a
+dependency wait) returns normally (README, "The run: exactly once per occurrence").
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
-"""The migrations custom resource: apply pending migrations on every deploy that changes SQL.
-
-Called by the CDK ``custom_resources.Provider`` framework with CloudFormation's
-``RequestType``. Create and Update migrate; Delete does nothing (tearing the stack down
-never touches the data). Runs by hand from the Lambda console too, with the test event
-``{"RequestType": "Update"}``: the way to migrate after filling in a stack-created secret.
-
-With ``-c pgCronCutover=true`` the same function backs a second resource (``Action``
-``pg-cron-cutover``, created after the rules): Create and Update run the cutover from
-pg_cron, Delete undoes it (shared/cutover.py).
-
-It never reports success without migrating, with one exception: the secret the stack
-created still holds its placeholder (exactly), so nobody could have filled it in yet.
-Any other failure (the secret unreadable, the database unreachable) fails the deploy.
+"""The migrations custom resource: Create and Update migrate, Delete does nothing; with
+``-c pgCronCutover=true`` it also backs the cutover resource (Create cuts over, Delete undoes).
+It never reports success without migrating, except while the stack-created secret still holds
+its placeholder. Explained in docs/deploy.md, "First deploy".
 """
 
 from __future__ import annotations

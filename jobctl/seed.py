@@ -1,15 +1,7 @@
-"""A realistic synthetic app for demos, tests and benchmarks, generated in SQL.
-
-``seed(conn, users=N, as_of=T)`` fills an empty migrated database with the state of a
-language-exchange app of N users just before the jobs scheduled at T run: ~400 days of
-sign-ups, 30 days of activity (~20% of users active on a given day, a core of daily users
-with real streaks), ~10 messages per user, one story per user of which ~40% are past their
-24 hours, 0.1 report per user, challenges, presence and typing indicators. See
-``docs/seed.md`` for the shape (its timings: ``docs/performance.md``).
-
-Every step is one set-based statement (``jobctl/sql/seed.sql``) and all of them run in one
-transaction. Randomness is a hash of (row key, seed, salt), never ``random()``, so the same
-(users, as_of, seed) gives identical rows, whatever the plans.
+"""A realistic synthetic app for demos, tests and benchmarks, generated in SQL (docs/seed.md;
+its timings: docs/performance.md). Every step is one set-based statement
+(``jobctl/sql/seed.sql``), all in one transaction. Randomness is a hash of (row key, seed,
+salt), never ``random()``, so the same (users, as_of, seed) gives identical rows.
 """
 
 from __future__ import annotations

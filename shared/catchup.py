@@ -1,11 +1,7 @@
-"""Catch-up: run each occurrence the watchdog found unsettled inside its job's window.
-
-One occurrence at a time, in time order then registry order (so a day's update-user-streaks
-runs before that day's calculate-daily-metrics), through :func:`shared.runner.run` with
-trigger ``catchup``: the same claim, dedup, overlap policy, dependency wait and run log as
-a scheduled delivery. A paused job, or one with a run in progress, is left for the next
-check. With a time budget (the watchdog Lambda's remaining time), an occurrence whose job
-could not finish in the time left is left for the next check too.
+"""Catch-up: run each occurrence the watchdog found unsettled inside its job's window, one at a
+time in time order then registry order, through :func:`shared.runner.run` with trigger
+``catchup`` (docs/operate.md, "Catch-up (the watchdog)"). A paused or running job, or one that
+could not finish in the time left, is left for the next check.
 """
 
 from __future__ import annotations

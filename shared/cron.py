@@ -1,14 +1,8 @@
-"""Standard 5-field cron: validation, conversion to EventBridge, next fire times.
-
-The registry holds Unix cron exactly as the guide writes it. EventBridge wants its
-own 6-field form: ``cron(min hour day-of-month month day-of-week year)`` where one
-of the two day fields must be ``?``, day-of-week counts 1 = Sunday, and a step is
-written ``0/15`` rather than ``*/15``. This module parses the Unix form into sets
-of values and writes the EventBridge form from those sets, so the conversion is
-exact by construction (tests check it against two independent evaluators).
-
-Next fire times use croniter (Unix semantics), imported lazily so the Lambda
-handlers never load it.
+"""Standard 5-field cron (as the guide writes it): validation, conversion to EventBridge's
+6-field form, next fire times. The conversion parses the Unix form into sets of values and
+writes EventBridge's from them, so it is exact by construction (tests check it against two
+independent evaluators). Next fire times use croniter, imported lazily: the Lambda handlers
+never load it.
 """
 
 from __future__ import annotations

@@ -1,32 +1,8 @@
-"""Moving the schedules off pg_cron, and undoing it (``jobctl cutover [--undo]``).
-
-The guide scheduled each job in pg_cron (``SELECT cron.schedule('reset-daily-challenges',
-'0 0 * * *', 'SELECT reset_daily_challenges()')``). Once the EventBridge rules exist, the
-cutover unschedules the pg_cron jobs that run a registry job, and no others, in one
-transaction, and records each (name, schedule, command, database, user, active) in
-``pg_cron_cutover`` so that the undo schedules it again exactly as it was.
-
-A pg_cron job runs a registry job when, in this database,
-
-- its name is the job's name or the guide's function name (``reset-daily-challenges`` or
-  ``reset_daily_challenges``, any case), or
-- its command is nothing but a call of the guide's function, whatever the spacing, case,
-  ``public.`` prefix, quoting or trailing semicolon (``select public.reset_daily_challenges( );``).
-  A command that does anything else as well is not touched.
-
-**Who runs an occurrence.** While pg_cron schedules a job, and for the occurrences before
-its cutover, pg_cron runs it; from the cutover (until an undo) the runner does. The
-hand-over instant is the first minute boundary after the cutover commits: pg_cron fires on
-minute boundaries, so it ran every occurrence before that instant and runs none after.
-The runner records a scheduled delivery of an occurrence pg_cron owns as ``skipped`` (no
-alarm, no retry) instead of running it a second time, and the watchdog does not expect
-it; so the rules may be deployed before the cutover, and no occurrence is lost or run
-twice across the switch.
-
-That hand-over holds only if pg_cron has already fired the current minute when the cutover
-(or undo) commits, and the commit lands before the next minute: so both act only between
-:data:`QUIET_FROM_S` and :data:`QUIET_UNTIL_S` seconds past a minute (server clock),
-waiting up to about 25 s for that window.
+"""Moving the schedules off pg_cron, and undoing it (``jobctl cutover [--undo]``): which pg_cron
+jobs run a registry job, unscheduling them in one transaction with a record for the undo, and
+who runs each occurrence across the switch (:func:`pg_cron_owns`). Explained in
+docs/moving-from-pg-cron.md, "What the cutover moves" and "Why no occurrence is lost or run
+twice" (the quiet window is :data:`QUIET_FROM_S`..:data:`QUIET_UNTIL_S` past a minute).
 """
 
 from __future__ import annotations

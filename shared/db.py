@@ -1,15 +1,8 @@
-"""Connections and transactions, safe behind a transaction-mode pooler.
-
-Supabase's port 6543 and RDS Proxy hand each transaction to whichever server
-connection is free, so nothing here relies on session state: connections are in
-autocommit mode with prepared statements off, every transaction sets its own
-timeouts with ``set_config(..., true)`` (transaction-local), and no session
-advisory lock is ever taken.
-
-Each process (each thread) keeps one connection, reused across warm invocations. A
-connection that went stale (server restart, idle timeout, pooler recycling) is replaced
-transparently: :func:`get_connection` drops a broken one, and callers that hit a dead
-socket on their first statement go through :func:`with_reconnect`, which tries once more.
+"""Connections and transactions, safe behind a transaction-mode pooler (Supabase's port 6543,
+RDS Proxy): autocommit, no prepared statements, timeouts set transaction-locally, no session
+advisory lock (README, "The run: exactly once per occurrence"). One connection per thread,
+reused across warm invocations; a stale one is replaced (:func:`get_connection`) or its work
+retried once on a new one (:func:`with_reconnect`).
 """
 
 from __future__ import annotations

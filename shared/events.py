@@ -1,17 +1,8 @@
-"""The events a job's Lambda accepts, parsed into one typed request.
-
-- The EventBridge scheduled event (``detail-type: Scheduled Event``): its ``time``, snapped
-  to the cron occurrence it belongs to (``00:00:07`` -> ``00:00:00``: EventBridge fires
-  within the minute), is the occurrence's as_of. From ``aws.events`` it is a scheduled run; from jobctl's local
-  scheduler (``source: jobctl.scheduler``) a local one.
-- A manual payload, as typed in the Lambda console: ``{}`` (run now),
-  ``{"as_of": "2026-11-28T00:00:00Z"}`` (re-run or backfill that occurrence),
-  ``{"dry_run": true}`` (roll back, report what would change), ``{"force": true}``
-  (re-run an occurrence that already succeeded). They combine. A manual as_of is kept
-  exactly as given.
-
-Anything else is refused with a :class:`~shared.errors.ValidationError` before any
-database work.
+"""The events a job's Lambda accepts, parsed into one typed request: the EventBridge scheduled
+event (its ``time`` snapped to the occurrence's minute is the as_of; from jobctl's local
+scheduler a local run) and the manual payloads of docs/deploy.md, "Run a job by hand" (``{}``,
+``as_of``, ``dry_run``, ``force``; a manual as_of is kept exactly as given). Anything else is
+refused with a :class:`~shared.errors.ValidationError` before any database work.
 """
 
 from __future__ import annotations

@@ -1,23 +1,7 @@
-"""What of the jobs layer Supabase's public API can reach, and the lockdown that closes it.
-
-Supabase serves every table, view and function in ``public`` over HTTP (PostgREST) to the
-``anon`` and ``authenticated`` roles, and its default privileges grant them (and
-``service_role``) ALL on every new table, function and sequence there. So the jobs layer
-closes itself after every migration (:func:`lock_down`, called by
-``shared.migrations.migrate``), and :func:`exposed_objects` reports anything still open.
-
-**Which objects are the jobs layer's** (:func:`jobs_layer_names`): every table, view,
-materialized view, sequence, function and procedure that the jobs layer's SQL creates
-(``CREATE [OR REPLACE] ...`` or ``... RENAME TO`` in any file the migration runner applies,
-and the runner's own ``schema_migrations``), so a new jobs-layer object is closed without
-editing any list. Two kinds of object are left alone:
-
-- :data:`APP_FACING`: what the app itself reads (the leaderboard views,
-  ``leaderboard_rank()``); their grants and policies are the app's call.
-- the reference app schema (:data:`APP_SCHEMA_FILES`: the app's own tables, which the
-  app's migrations own in production), except the jobs' state it also creates
-  (:data:`JOB_STATE_IN_APP_SCHEMA`).
-
+"""What of the jobs layer Supabase's public API can reach (:func:`exposed_objects`), and the
+lockdown that closes it after every migration (:func:`lock_down`): docs/reliability.md,
+"What the public API can reach". Which objects are the jobs layer's: :func:`jobs_layer_names`;
+left alone: :data:`APP_FACING` and the reference app schema (:data:`APP_SCHEMA_FILES`).
 SQL: ``shared/sql/jobs/lockdown.sql`` and ``shared/sql/jobs/exposure.sql``.
 """
 

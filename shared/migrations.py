@@ -1,26 +1,9 @@
-"""A small migration runner (versioned files plus repeatable function files), for two layers.
-
-- The **jobs layer** (what this project owns: the run log and its views, watermarks, the job
-  functions, the job role): ``shared/sql/jobs/migrations/V###__name.sql`` are applied once
-  each, in order, each in its own transaction, and recorded with a checksum. An applied file
-  that changed is refused: write a new migration instead.
-  ``shared/sql/jobs/functions/*.sql`` (the jobs' SQL functions, ``CREATE OR REPLACE``) are
-  re-applied, all of them in name order after the versioned ones, whenever any changes,
-  so a job's SQL is edited in place and reviewed as a normal diff.
-  ``migrate(conn)`` applies this layer (``jobctl migrate``, the deploy).
-- The **reference app schema** (the app's own tables, which a real app's own migrations
-  own): ``shared/sql/app/migrations/V###__name.sql``, recorded as ``app:V###``; applied only
-  by ``migrate(conn, discover_app())`` (``jobctl migrate --app-schema``: a new database, the
-  demo, the tests), never by the deploy. A database migrated before the split (its
-  ``V001__app_schema`` row) counts as having the reference app's ``app:V001``.
-
-Two copies started at once (two deploys, a deploy during a run) are serialised by a
-transaction-scoped advisory lock, which holds through a transaction-mode pooler;
-the second copy finds the work done and applies nothing.
-
-Why not a library: alembic needs SQLAlchemy, yoyo and the like bring their own
-connection handling and do not do repeatable files; this is ~100 lines on psycopg,
-and it also runs inside the migration custom-resource Lambda.
+"""A small migration runner for two layers: versioned files applied once each (checksummed;
+a changed applied file is refused), then the repeatable function files re-applied whenever
+one changes. ``migrate(conn)`` applies the jobs layer; ``migrate(conn, discover_app())`` the
+reference app schema (docs/adoption.md, "Two layers, applied separately"). Two deploys at
+once: a transaction-scoped advisory lock (docs/reliability.md, "Migrations under load");
+why not a library: README, "Dependencies, and why".
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""Logger, Metrics and Tracer, created once and shared by every handler and the runner.
-
-Service and namespace come from the Powertools environment variables the CDK app sets
-(``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_METRICS_NAMESPACE``), defaulting to the
-project's names for local runs.
-
-The Tracer is created on first use, and only where tracing is on (in Lambda, unless
-``POWERTOOLS_TRACE_DISABLED``): creating it imports the X-Ray SDK, which imports botocore,
-about 250 ms of a cold import. In Lambda the first invocation pays that (botocore is loaded
-then anyway, to read the database secret); local runs, jobctl and the tests never do.
+"""Logger, Metrics and Tracer, created once and shared by every handler and the runner; service
+and namespace from the Powertools environment the CDK app sets. The Tracer is created on first
+use and only where tracing is on: it imports the X-Ray SDK and botocore, a large part of a cold
+import (docs/performance.md); jobctl and the tests never pay it.
 """
 
 from __future__ import annotations

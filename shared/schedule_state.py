@@ -1,17 +1,8 @@
-"""Job state in the database: pause, resume, reschedule, and the buffered occurrence.
-
-``job_schedule_state`` holds each job's current state (no row: active, on the registry's
-cron); ``job_schedule_changes`` records every change with who made it, when and why. The
-runner, the watchdog, the local scheduler and jobctl all read them:
-
-- a paused job's scheduled, local and catch-up deliveries are recorded ``skipped``
-  (manual runs still run: the operator asked), and the watchdog expects nothing of it
-  while paused; ``resume --catch-up`` makes the paused occurrences expected again;
-- after a reschedule the watchdog and the local scheduler expect the new times;
-- ``pending_as_of`` is the one occurrence a buffer_one job keeps waiting for the run in
-  progress (see :mod:`shared.runner`);
-- after ``pause_after_failures`` consecutive failed occurrences the runner pauses the job
-  itself (action ``auto-pause``) and emits one ``JobAutoPaused`` metric.
+"""Job state in the database: pause, resume, reschedule, the buffered occurrence and the pause
+after repeated failures. ``job_schedule_state`` holds each job's state (no row: active, on the
+registry's cron), ``job_schedule_changes`` every change with who, when and why; the runner,
+the watchdog, the local scheduler and jobctl read them (docs/operate.md, "Job state, catch-up
+and backfill").
 """
 
 from __future__ import annotations

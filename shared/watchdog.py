@@ -1,22 +1,8 @@
-"""Missed-run detection: did every occurrence inside its job's catch-up window leave a run?
-
-Neither pg_cron nor EventBridge says when an occurrence never ran (a disabled rule, a
-deleted permission, a throttled or undeliverable event, an outage, a function that crashed
-before it wrote its log row). The watchdog asks the run log, for each registry job:
-
-- which occurrences were due: every fire time since the first deploy (or ``since``), on the
-  schedule in force at that time (``jobctl reschedule``), leaving out those that fell
-  inside a pause (unless ``resume --catch-up``), up to the grace period before ``now``;
-  for a job whose latest occurrence supersedes the earlier ones (``catchup_latest_only``)
-  only the latest;
-- which of them are not settled: no row, or only rows that leave the occurrence still to
-  run (see ``occurrence_status`` in ``shared/sql/queries/watchdog.sql``). An occurrence
-  pg_cron ran (before the job's cutover) or still runs is not the runner's to miss: pg_cron
-  logs under the guide's function name at the time it started, so it cannot be matched.
-
-Those inside the job's ``catchup_window`` are caught up (``shared.catchup``); those older
-are missed: reported, and counted in ``MissedRuns`` (dimensions service, job), which alarms.
-Nothing here writes. A heartbeat metric makes a watchdog that stops reporting alarm too.
+"""Missed-run detection: did every occurrence due, on the schedule in force and outside pauses,
+leave a run that settles it (docs/operate.md, "Catch-up (the watchdog)")? Those inside the
+job's catch-up window are caught up (``shared.catchup``); older ones are missed, counted in
+``MissedRuns``. Settled: ``occurrence_status`` in ``shared/sql/queries/watchdog.sql``;
+occurrences pg_cron owns are not expected. Nothing here writes.
 """
 
 from __future__ import annotations

@@ -1,18 +1,7 @@
 """``jobctl``: run and operate the scheduled jobs, locally and on AWS (docs/operate.md).
 
-Local commands work on ``--database-url`` / ``DATABASE_URL``, or on the embedded Postgres
-when neither is set. AWS commands use the usual AWS environment and the stack's names
-(``--prefix`` / ``JOBCTL_PREFIX``). Every command that prints data takes ``--json``.
-Errors are one line on stderr and a non-zero exit: 2 for a usage error (unknown job,
-bad cron, bad time, bad event), 1 for a failure.
-
-One module per command group, each a ``typer.Typer()`` named ``app`` merged into the root
-app below. To add a command, add it to its group's module: ``@app.command()`` above
-``@errors`` (:mod:`jobctl.cli.common`), options from the aliases there (``JobArg``,
-``AsOfOpt``, ``DryRunOpt``, ``ForceOpt``, ``JsonOpt``, ...), a body of a few lines that
-calls the module doing the work (SQL in a ``.sql`` file, loaded with
-``shared.queries.load``) and a renderer in :mod:`jobctl.output`. To add a group, write
-``jobctl/cli/<group>.py`` the same way and append it to ``GROUPS``.
+One module per command group, each a ``typer.Typer()`` named ``app`` merged into the root app
+below; how to add a command or a group: README, "Develop".
 """
 
 from __future__ import annotations
