@@ -7,7 +7,12 @@ succeeded), so the work and the success record commit together.
 
 - TRANSACTIONAL: one transaction; the work, then ``finish``; commit.
 - BATCHED: the function does one bounded batch and reports ``*_remaining``; batches
-  repeat, each committed on its own, while work remains and the budget allows.
+  repeat, each committed on its own, while work remains and the budget allows. Each batch's
+  counts add up (cleanup-expired-stories: what is left waits for the next occurrence).
+  A ``resumable`` job's function keeps its occurrence's progress and reports the whole
+  occurrence's counts so far: the last batch's summary is the run's. If its budget runs
+  out with work left, the committed batches stay and the run fails (:class:`BatchesLeft`),
+  so it is not recorded succeeded and the next delivery resumes after them.
 - MAINTENANCE: VACUUM (ANALYZE) of the job's ``vacuum_tables`` in autocommit (Postgres
   refuses VACUUM inside a transaction block or a function), on the schema owner's
   connection when one is configured (Postgres 15/16 let only a table's owner vacuum it),
@@ -25,6 +30,7 @@ from typing import Any
 from psycopg import sql
 
 from shared.db import Conn, close_quietly, open_maintenance_connection, transaction
+from shared.errors import JobTimeout
 from shared.queries import load
 from shared.registry import Job, Mode
 
@@ -34,6 +40,10 @@ Finish = Callable[[Summary], None]
 
 #: Below this many milliseconds left, a batched job stops starting new batches.
 MIN_BATCH_BUDGET_MS = 2_000
+
+
+class BatchesLeft(JobTimeout):
+    """A resumable batched job reached its time budget with work left (its batches are kept)."""
 
 
 def _no_finish(_: Summary) -> None:
@@ -78,16 +88,28 @@ def _batched(conn: Conn, job: Job, as_of: datetime, *, deadline: float, dry_run:
         with transaction(conn, timeout_ms=remaining_ms(deadline), rollback=dry_run):
             batch = call_work(conn, job, as_of)
             batches += 1
-            for key, value in batch.items():
-                # counts add up over batches; "*_remaining" is what is left after the last one
-                totals[key] = value if key.endswith("_remaining") else totals.get(key, 0) + value
-            totals["batches"] = batches
             left = sum(v for k, v in batch.items() if k.endswith("_remaining"))
-            worked = any(v for k, v in batch.items() if not k.endswith("_remaining") and k != "batches")
-            more = left > 0 and worked and not dry_run and remaining_ms(deadline) >= MIN_BATCH_BUDGET_MS
-            if not more:
+            if job.resumable:
+                # the occurrence's counts so far, earlier deliveries' batches included
+                totals = {k: v for k, v in batch.items() if not k.endswith("_remaining")}
+                worked = True  # each batch moves the occurrence's cursor on
+            else:
+                for key, value in batch.items():
+                    # counts add up over batches; "*_remaining" is what is left after the last one
+                    totals[key] = value if key.endswith("_remaining") else totals.get(key, 0) + value
+                totals["batches"] = batches
+                worked = any(v for k, v in batch.items() if not k.endswith("_remaining") and k != "batches")
+            more = left > 0 and worked and not dry_run
+            out_of_time = remaining_ms(deadline) < MIN_BATCH_BUDGET_MS
+            if not more or (out_of_time and not job.resumable):
                 finish(totals)
                 return totals
+        if out_of_time:  # resumable, with work left: this batch's progress is committed
+            raise BatchesLeft(
+                f"{job.name}: stopped at its time budget with work left after {batches} batch(es) of "
+                f"occurrence {as_of.isoformat()}; they are committed, and the next delivery of the "
+                "occurrence (a retry, the watchdog's catch-up) resumes after them"
+            )
 
 
 def _maintenance(conn: Conn, job: Job, as_of: datetime, *, deadline: float, dry_run: bool, finish: Finish) -> Summary:

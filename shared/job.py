@@ -67,6 +67,12 @@ class Job:
     mode: Mode = Mode.TRANSACTIONAL
     params: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Named arguments passed to the SQL function (``p_<name> => value``)."""
+    resumable: bool = False
+    """For a BATCHED job: its batches make up one occurrence's work, which must all be done.
+    The function keeps the occurrence's progress (cursor and counts, ``job_batch_progress``)
+    and reports the whole occurrence's counts so far; a run stopped by its budget with work
+    left fails, and the next delivery resumes after the committed batches. Without it
+    (cleanup-expired-stories) each batch stands alone and the next occurrence takes the rest."""
     vacuum_tables: tuple[str, ...] = ()
     """For a MAINTENANCE job: the tables it VACUUMs (ANALYZE), outside any transaction. The
     job role's MAINTAIN grants (Postgres 17+, V004) cover exactly these (a test checks)."""
@@ -129,6 +135,7 @@ def validate(jobs: tuple[Job, ...]) -> None:
         assert job.completion_check is None or _IDENT.match(job.completion_check), job.name
         assert all(_IDENT.match(t) for t in job.vacuum_tables), f"{job.name}: bad table name"
         assert (job.mode is Mode.MAINTENANCE) == bool(job.vacuum_tables), f"{job.name}: vacuum_tables: MAINTENANCE"
+        assert not job.resumable or job.mode is Mode.BATCHED, f"{job.name}: resumable: BATCHED only"
         assert timedelta(0) < job.catchup_window <= timedelta(days=31), f"{job.name}: catch-up window 1 s .. 31 days"
         assert timedelta(0) <= job.dependency_deadline <= timedelta(days=1), f"{job.name}: dependency deadline"
         assert job.pause_after_failures >= 1, f"{job.name}: pause_after_failures must be at least 1"

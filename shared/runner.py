@@ -221,7 +221,10 @@ def _fail(
     get_connection: Callable[[], Conn], request: RunRequest, log_id: int, started: float, exc: BaseException
 ) -> RunResult:
     error = translate(exc, what=f"running {request.job.name}")
-    _close(get_connection, log_id, Status.FAILED, str(error), {"error_type": error.kind, "sqlstate": error.sqlstate})
+    metadata: dict[str, Any] = {"error_type": error.kind, "sqlstate": error.sqlstate}
+    if isinstance(exc, execution.BatchesLeft):
+        metadata["deferred"] = "batches"  # the occurrence is still to finish: the watchdog catches it up
+    _close(get_connection, log_id, Status.FAILED, str(error), metadata)
     result = make_result(request, Status.FAILED, log_id, started, reason=str(error))
     observe(result)
     if not request.dry_run:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,8 +19,13 @@ from jobctl.databases import create_database, with_database
 from jobctl.embedded import ROOT
 from shared import registry
 from shared.cron import next_fire_times
+from shared.errors import ConfigError
 
 RUN_DATABASE = "bench_run"
+#: What the data set takes on disk per million users (3.9 GB at 1 M, measured), rounded up.
+DATASET_GB_PER_MILLION = 4.5
+#: The build writes WAL and temporary files beside it; the run's clone takes as much again.
+DISK_FACTOR = 2.5
 
 
 def base_as_of(now: datetime) -> datetime:
@@ -102,7 +109,34 @@ def ensure_dataset(
         meta = None if rebuild else _comment(admin, name)
     if meta is not None:
         return _reuse(admin_url, name, users, seed, datetime.fromisoformat(meta["as_of"]), say)
+    check_disk(admin_url, users)
     return _build(admin_url, name, users, seed, base_as_of(now or datetime.now(UTC)), say)
+
+
+def disk_needed_gb(users: int) -> float:
+    """Free disk a new data set of ``users`` users needs: itself, its build's WAL, the run's clone."""
+    return users / 1_000_000 * DATASET_GB_PER_MILLION * DISK_FACTOR
+
+
+def check_disk(admin_url: str, users: int) -> None:
+    """Refuse, in one line, to build a data set the server's disk cannot hold (checked when the
+    server's data directory is on this machine, as the embedded server's is)."""
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        row = admin.execute("SELECT current_setting('data_directory', true)").fetchone()
+    path = Path(row[0]) if row and row[0] else None
+    if path is not None and path.exists():  # else a server elsewhere: its disk is not visible from here
+        check_free(path, users)
+
+
+def check_free(path: Path, users: int) -> None:
+    free_gb = shutil.disk_usage(path).free / 1e9
+    need_gb = disk_needed_gb(users)
+    if free_gb < need_gb:
+        raise ConfigError(
+            f"not enough disk for the {users:,}-user benchmark data set: it needs about {need_gb:.0f} GB free "
+            f"on {path} (the data set, its build's WAL and the run's clone), {free_gb:.0f} GB are free; "
+            "free some space (drop old bench_* databases) or pass a smaller --users"
+        )
 
 
 def _reuse(admin_url: str, name: str, users: int, seed: int, as_of: datetime, say: Callable[[str], None]) -> Dataset:
@@ -134,13 +168,15 @@ def _build(admin_url: str, name: str, users: int, seed: int, as_of: datetime, sa
     url = create_database(admin_url, name, replace=True)
     with connect(url) as conn:
         applied = migrate(conn, discover_app()) + migrate(conn)  # the reference app, then the jobs layer
-        say(f"seeding {users:,} users as of {as_of.isoformat()} into {name} (~3 min per million)")
+        say(f"seeding {users:,} users as of {as_of.isoformat()} into {name} (~4 min per million)")
         seed_app(
             conn,  # type: ignore[arg-type]  # seed reads rows either way (dict or tuple)
             users=users,
             as_of=as_of,
             seed=seed,
-            on_step=lambda step, rows, s: say(f"seed {step}: {rows:,} rows in {s:.1f} s"),
+            on_step=lambda step, rows, s: say(
+                f"seed {step}: {rows:,} rows in {s:.1f} s ({time.monotonic() - started:.0f} s since the start)"
+            ),
         )
         _populate_leaderboards(conn, as_of, say)
         say("VACUUM (ANALYZE): the visibility map and statistics a live database keeps")

@@ -74,7 +74,9 @@ def run_bench(
         for job in selected:
             say(f"{job.name}: {runs} runs ...")
             timing = bench_job(job, dataset.as_of, conn, runs)
-            say(f"{job.name}: {timing.median_s:.3f} s, {timing.summary}")
+            floor = "" if timing.floor_s is None else f", floor {timing.floor_s:.3f} s ({timing.ratio}x)"
+            longest = "" if timing.longest_batch_s is None else f", longest batch {timing.longest_batch_s:.3f} s"
+            say(f"{job.name}: {timing.median_s:.3f} s{floor}{longest}, {timing.summary}")
             results.append(timing)
         overhead: dict[str, Any] = {}
         if not only:
@@ -107,7 +109,7 @@ def print_report(report: Report) -> None:
     m = report.machine
     output.print_table(
         f"{report.users:,} users · {m['nproc']} cores, {m['memory_gb']} GB, {m['cpu']} · Postgres {m['postgres']}",
-        ["job", "rows changed (summary)", "time", "guide", "target", "met", "how measured"],
+        ["job", "rows changed (summary)", "time", "floor (ratio)", "guide", "target", "met", "how measured"],
         [
             [
                 t.job,
@@ -116,6 +118,7 @@ def print_report(report: Report) -> None:
                     f"{t.median_s:.3f} s"
                     + (f" (longest batch {t.longest_batch_s:.3f} s)" if t.longest_batch_s is not None else "")
                 ),
+                "-" if t.floor_s is None else f"{t.floor_s:.3f} s ({t.ratio:.2f}x)",
                 t.guide,
                 (f"≤ {t.target_s:g} s" if t.longest_batch_s is None else f"batch ≤ {TARGET_BATCH_LOCK_S:g} s"),
                 "yes" if t.met else "NO",

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from jobctl.bench import floor
 from jobctl.bench.dataset import job_as_of
 from jobctl.bench.targets import (
     OVERHEAD_JOB,
@@ -42,6 +43,11 @@ class JobTiming:
     batches: int | None = None
     longest_batch_s: float | None = None
     error: str | None = None
+    floor_s: float | None = None
+    """The plainest statement writing the same rows, rolled back (:mod:`jobctl.bench.floor`)."""
+    floor_rows: int | None = None
+    ratio: float | None = None
+    """The job's time over its floor."""
 
 
 @contextlib.contextmanager
@@ -114,12 +120,20 @@ def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any], 
 
     as_of = job_as_of(job, base)
     measure = {Mode.MAINTENANCE: _maintenance, Mode.BATCHED: _batched}.get(job.mode, _transactional)
+    spec = floor.FLOORS.get(job.name)
+    measured_floor: floor.FloorTiming | None = None
     started = time.perf_counter()
     try:
+        if spec and spec.before_real_run:
+            measured_floor = floor.time_write(conn, spec, floor.collect(conn, spec, as_of), runs)
         m = measure(job, as_of, conn, runs)
-    except (JobsError, RuntimeError) as exc:
+        if spec and not spec.before_real_run:
+            measured_floor = floor.time_write(conn, spec, floor.collect(conn, spec, as_of), runs)
+    except (JobsError, RuntimeError, psycopg.Error) as exc:
         elapsed = time.perf_counter() - started
         m = _Measured([], elapsed, {}, elapsed, "failed", False, error=" ".join(str(exc).split())[:300])
+        measured_floor = None
+    floor_s = measured_floor.floor_s if measured_floor and measured_floor.rows else None
     return JobTiming(
         job=job.name,
         as_of=as_of.isoformat().replace("+00:00", "Z"),
@@ -134,6 +148,9 @@ def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any], 
         batches=m.batches,
         longest_batch_s=m.longest_batch_s,
         error=m.error,
+        floor_s=None if floor_s is None else round(floor_s, 4),
+        floor_rows=measured_floor.rows if measured_floor else None,
+        ratio=None if not floor_s or m.error else round(m.median_s / floor_s, 2),
     )
 
 

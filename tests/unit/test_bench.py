@@ -8,6 +8,7 @@ import pytest
 
 from jobctl import bench
 from shared import registry
+from shared.errors import ConfigError
 
 
 def utc(*args: int) -> datetime:
@@ -58,3 +59,12 @@ def test_the_data_set_name_carries_users_seed_and_schema():
     name = bench.dataset_name(1_000_000, 42)
     assert name == f"bench_1000000_42_{bench.schema_key()}"
     assert len(name) < 63  # a Postgres identifier
+
+
+def test_a_data_set_the_disk_cannot_hold_is_refused_in_one_line(tmp_path):
+    # the need grows with the users; a data set no disk holds is refused before anything is built
+    assert bench.dataset.disk_needed_gb(3_000_000) == 3 * bench.dataset.disk_needed_gb(1_000_000)
+    with pytest.raises(ConfigError, match=r"not enough disk .* needs about \d+ GB free .* GB are free") as raised:
+        bench.dataset.check_free(tmp_path, 10**12)
+    assert "\n" not in str(raised.value)
+    bench.dataset.check_free(tmp_path, 1_000)  # a small one fits

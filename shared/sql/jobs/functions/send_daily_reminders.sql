@@ -6,25 +6,66 @@
 -- it at most one per user per day, however often or concurrently the job runs. A run for a
 -- day that update-user-streaks has already processed (a backfill after midnight: the streaks
 -- at risk that day are already kept or broken) reminds nobody.
-CREATE OR REPLACE FUNCTION job_send_daily_reminders(p_as_of timestamptz)
+--
+-- Bounded batches (registry: mode BATCHED, resumable, batch_size): with p_batch_size a call
+-- does ONE batch, the next p_batch_size users (by id) after the occurrence's cursor in
+-- job_batch_progress (V045, occurrence = as_of), and commits the cursor and the
+-- occurrence's count so far with its notifications. The progress row is locked first, so a
+-- concurrent run of the same occurrence waits and then goes on after this batch. A finished
+-- occurrence (done) delivered again does nothing. Without p_batch_size (the guide's SELECT
+-- send_daily_reminders();) one call does the rest of the occurrence. The result: the
+-- occurrence's notifications_created (with the batches of an earlier, cut-off delivery),
+-- and work_remaining: 1 while users are left (absent when none are).
+DROP FUNCTION IF EXISTS job_send_daily_reminders(timestamptz);
+
+CREATE OR REPLACE FUNCTION job_send_daily_reminders(p_as_of timestamptz, p_batch_size integer DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_today    date;
-    v_created  bigint;
+    v_today     date;
+    v_key       text;
+    v_occ       text;
+    v_progress  job_batch_progress%ROWTYPE;
+    v_lo        users.id%TYPE;  -- the batch: the users after v_lo (NULL: from the first) ...
+    v_hi        users.id%TYPE;  -- ... through v_hi (NULL: through the last)
+    v_created   bigint;
 BEGIN
-    IF p_as_of IS NULL THEN
-        RAISE EXCEPTION 'send-daily-reminders: p_as_of must be given' USING ERRCODE = 'invalid_parameter_value';
+    IF p_as_of IS NULL OR p_batch_size < 1 THEN
+        RAISE EXCEPTION 'send-daily-reminders: p_as_of must be given and p_batch_size must be >= 1 (got %)',
+            p_batch_size USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_today := (p_as_of AT TIME ZONE 'UTC')::date;
+    v_key := to_char(v_today, 'YYYY-MM-DD');
+    v_occ := to_char(p_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+
+    INSERT INTO job_batch_progress (job_name, occurrence) VALUES ('send-daily-reminders', v_occ)
+    ON CONFLICT (job_name, occurrence) DO NOTHING;
+    SELECT * INTO v_progress FROM job_batch_progress
+     WHERE job_name = 'send-daily-reminders' AND occurrence = v_occ
+       FOR UPDATE;
+    IF v_progress.done THEN
+        RETURN jsonb_build_object('notifications_created', 0);
+    END IF;
+
+    -- the batch's bounds are plan parameters: plan with their values (an open end drops out)
+    PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+    v_lo := v_progress.cursor_user_id;
+    IF p_batch_size IS NOT NULL THEN
+        SELECT u.id INTO v_hi FROM users u
+         WHERE v_lo IS NULL OR u.id > v_lo
+         ORDER BY u.id OFFSET p_batch_size - 1 LIMIT 1;
+    END IF;
 
     WITH created AS (
         INSERT INTO notifications (user_id, kind, dedup_key, payload, created_at)
-        SELECT g.user_id, 'streak_reminder', to_char(v_today, 'YYYY-MM-DD'),
-               jsonb_build_object('streak', g.current_streak), p_as_of
+        SELECT g.user_id, 'streak_reminder', v_key, jsonb_build_object('streak', g.current_streak), p_as_of
           FROM user_gamification g
           JOIN users u ON u.id = g.user_id
          WHERE g.current_streak > 0
+           -- the range on both sides of the join: the planner does not carry it across, and
+           -- without it each batch joined every user (a pass over users per batch)
+           AND (v_lo IS NULL OR g.user_id > v_lo) AND (v_hi IS NULL OR g.user_id <= v_hi)
+           AND (v_lo IS NULL OR u.id > v_lo) AND (v_hi IS NULL OR u.id <= v_hi)
            AND u.account_status = 'active'
            AND u.reminders_enabled
            -- a backfill of a day update-user-streaks already processed (the day is over, its
@@ -36,9 +77,16 @@ BEGIN
         ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
         RETURNING 1
     )
-    SELECT count(*) INTO v_created FROM created;
+    SELECT count(*) + coalesce((v_progress.counts ->> 'notifications_created')::bigint, 0)
+      INTO v_created FROM created;
 
-    RETURN jsonb_build_object('notifications_created', v_created);
+    UPDATE job_batch_progress
+       SET cursor_user_id = v_hi, done = v_hi IS NULL, batches = batches + 1,
+           counts = jsonb_build_object('notifications_created', v_created), updated_at = clock_timestamp()
+     WHERE job_name = 'send-daily-reminders' AND occurrence = v_occ;
+
+    RETURN jsonb_build_object('notifications_created', v_created)
+        || CASE WHEN v_hi IS NULL THEN '{}' ELSE '{"work_remaining": 1}' END::jsonb;
 END;
 $$;
 
