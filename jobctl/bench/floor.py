@@ -33,13 +33,16 @@ class Floor:
     """Collected before the job's real run (the rows it deletes are gone after it)."""
     kind: str | None = None
     """For notifications: the kind the job inserts."""
+    rows_key: str | None = None
+    """The summary count of the rows the job wrote, when it may write fewer than the floor (a
+    batched cleanup stopped by its budget): the ratio is then per row."""
 
 
 FLOORS: dict[str, Floor] = {
     "update-user-streaks": Floor("streaks"),
     "send-daily-reminders": Floor("notifications", kind="streak_reminder"),
     "send-weekly-reports": Floor("notifications", kind="weekly_report"),
-    "cleanup-expired-stories": Floor("stories", before_real_run=True),
+    "cleanup-expired-stories": Floor("stories", before_real_run=True, rows_key="stories_deleted"),
 }
 
 
@@ -48,6 +51,15 @@ class FloorTiming:
     floor_s: float
     rows: int
     runs_s: list[float]
+
+
+def ratio(job_s: float, summary: dict[str, Any], floor: Floor, timing: FloorTiming) -> float | None:
+    """The job's time over its floor's; per row when the job wrote fewer rows than the floor did."""
+    if not timing.rows or not timing.floor_s:
+        return None
+    job_rows = summary.get(floor.rows_key) if floor.rows_key else None
+    scale = job_rows / timing.rows if isinstance(job_rows, int) and job_rows else 1.0
+    return round(job_s / (timing.floor_s * scale), 2)
 
 
 def params(as_of: datetime, kind: str | None) -> dict[str, Any]:

@@ -150,7 +150,9 @@ def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any], 
         error=m.error,
         floor_s=None if floor_s is None else round(floor_s, 4),
         floor_rows=measured_floor.rows if measured_floor else None,
-        ratio=None if not floor_s or m.error else round(m.median_s / floor_s, 2),
+        ratio=None
+        if not (spec and measured_floor) or m.error
+        else floor.ratio(m.median_s, m.summary, spec, measured_floor),
     )
 
 

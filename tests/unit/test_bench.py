@@ -68,3 +68,14 @@ def test_a_data_set_the_disk_cannot_hold_is_refused_in_one_line(tmp_path):
         bench.dataset.check_free(tmp_path, 10**12)
     assert "\n" not in str(raised.value)
     bench.dataset.check_free(tmp_path, 1_000)  # a small one fits
+
+
+def test_the_ratio_is_the_jobs_time_over_its_floor_per_row_when_it_wrote_fewer_rows():
+    from jobctl.bench import floor
+
+    streaks, stories = floor.FLOORS["update-user-streaks"], floor.FLOORS["cleanup-expired-stories"]
+    measured = floor.FloorTiming(floor_s=2.0, rows=1000, runs_s=[2.0])
+    assert floor.ratio(3.0, {"streaks_incremented": 600}, streaks, measured) == 1.5
+    # a cleanup stopped by its budget after half the rows: compared with half the floor
+    assert floor.ratio(3.0, {"stories_deleted": 500}, stories, measured) == 3.0
+    assert floor.ratio(3.0, {}, stories, floor.FloorTiming(floor_s=0.0, rows=0, runs_s=[])) is None
