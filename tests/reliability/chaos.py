@@ -916,7 +916,14 @@ def traffic(conn: psycopg.Connection, hour: datetime) -> None:
 #: Columns that hold the wall-clock time of a change (not derived from as_of, on purpose):
 #: user_gamification.updated_at is when update-user-streaks really changed the row, so the
 #: guide's rollback by the run's logged started_at selects exactly that run's rows.
-CLOCK_COLUMNS = frozenset({("user_gamification", "updated_at")})
+CLOCK_COLUMNS = frozenset(
+    {
+        ("user_gamification", "updated_at"),
+        # when a batched occurrence's progress was started and last moved on (bookkeeping)
+        ("job_batch_progress", "started_at"),
+        ("job_batch_progress", "updated_at"),
+    }
+)
 
 
 def snapshot(
