@@ -26,8 +26,11 @@ DECLARE
     v_key       text;
     v_occ       text;
     v_progress  job_batch_progress%ROWTYPE;
-    v_lo        users.id%TYPE;  -- the batch: the users after v_lo (NULL: from the first) ...
-    v_hi        users.id%TYPE;  -- ... through v_hi (NULL: through the last)
+    v_lo        users.id%TYPE;  -- the cursor: the last user done (NULL: none yet)
+    v_from      users.id%TYPE;  -- the batch: its first user ...
+    v_to        users.id%TYPE;  -- ... and its last (both NULL: no user left)
+    v_users     bigint;         -- how many users the batch holds
+    v_done      boolean;        -- no user is left after this batch
     v_created   bigint;
 BEGIN
     IF p_as_of IS NULL OR p_batch_size < 1 THEN
@@ -47,14 +50,18 @@ BEGIN
         RETURN jsonb_build_object('notifications_created', 0);
     END IF;
 
-    -- the batch's bounds are plan parameters: plan with their values (an open end drops out)
-    PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+    -- The batch's bounds, never NULL while users are left, so every statement below reads a
+    -- plain range that any plan serves (an open end written as `v_lo IS NULL OR ...` needed a
+    -- plan per batch, and forcing that re-planned the foreign-key check of every inserted row).
     v_lo := v_progress.cursor_user_id;
-    IF p_batch_size IS NOT NULL THEN
-        SELECT u.id INTO v_hi FROM users u
-         WHERE v_lo IS NULL OR u.id > v_lo
-         ORDER BY u.id OFFSET p_batch_size - 1 LIMIT 1;
+    IF v_lo IS NULL THEN
+        SELECT min(b.id), max(b.id), count(*) INTO v_from, v_to, v_users
+          FROM (SELECT u.id FROM users u ORDER BY u.id LIMIT p_batch_size) b;
+    ELSE
+        SELECT min(b.id), max(b.id), count(*) INTO v_from, v_to, v_users
+          FROM (SELECT u.id FROM users u WHERE u.id > v_lo ORDER BY u.id LIMIT p_batch_size) b;
     END IF;
+    v_done := p_batch_size IS NULL OR v_users < p_batch_size;
 
     WITH created AS (
         INSERT INTO notifications (user_id, kind, dedup_key, payload, created_at)
@@ -64,8 +71,8 @@ BEGIN
          WHERE g.current_streak > 0
            -- the range on both sides of the join: the planner does not carry it across, and
            -- without it each batch joined every user (a pass over users per batch)
-           AND (v_lo IS NULL OR g.user_id > v_lo) AND (v_hi IS NULL OR g.user_id <= v_hi)
-           AND (v_lo IS NULL OR u.id > v_lo) AND (v_hi IS NULL OR u.id <= v_hi)
+           AND g.user_id BETWEEN v_from AND v_to
+           AND u.id BETWEEN v_from AND v_to
            AND u.account_status = 'active'
            AND u.reminders_enabled
            -- a backfill of a day update-user-streaks already processed (the day is over, its
@@ -81,12 +88,12 @@ BEGIN
       INTO v_created FROM created;
 
     UPDATE job_batch_progress
-       SET cursor_user_id = v_hi, done = v_hi IS NULL, batches = batches + 1,
+       SET cursor_user_id = coalesce(v_to, v_lo), done = v_done, batches = batches + 1,
            counts = jsonb_build_object('notifications_created', v_created), updated_at = clock_timestamp()
      WHERE job_name = 'send-daily-reminders' AND occurrence = v_occ;
 
     RETURN jsonb_build_object('notifications_created', v_created)
-        || CASE WHEN v_hi IS NULL THEN '{}' ELSE '{"work_remaining": 1}' END::jsonb;
+        || CASE WHEN v_done THEN '{}' ELSE '{"work_remaining": 1}' END::jsonb;
 END;
 $$;
 

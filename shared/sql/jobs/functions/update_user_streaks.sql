@@ -46,8 +46,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_yesterday  date;
     v_day        date;
-    v_lo         users.id%TYPE;  -- the batch: the users after v_lo (NULL: from the first) ...
-    v_hi         users.id%TYPE;  -- ... through v_hi (NULL: through the last)
+    v_lo         users.id%TYPE;  -- the cursor: the last user done on the day (NULL: none yet)
+    v_from       users.id%TYPE;  -- the batch: its first user ...
+    v_to         users.id%TYPE;  -- ... and its last (both NULL: no user left)
+    v_users      bigint;         -- how many users the batch holds
+    v_done       boolean;        -- no user of the day is left after this batch
     v_progress   job_batch_progress%ROWTYPE;
     v_inc        bigint;
     v_broken     bigint;
@@ -73,9 +76,6 @@ BEGIN
 
     -- transaction-local: the day's ~250,000 active users hash in memory at 1 M users
     PERFORM set_config('work_mem', '64MB', true);
-    -- the batch's bounds are plan parameters: plan each statement with their values (an
-    -- open end then drops out of the plan instead of making a generic plan scan everything)
-    PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
 
     LOOP
         SELECT coalesce(max(day) + 1, v_yesterday) INTO v_day FROM streak_days;
@@ -85,13 +85,17 @@ BEGIN
 
         SELECT * INTO v_progress FROM job_batch_progress
          WHERE job_name = 'update-user-streaks' AND occurrence = v_day::text;
+        -- The batch's bounds (every user without p_batch_size), never NULL while users are
+        -- left, so each statement below reads a plain range that any plan serves.
         v_lo := v_progress.cursor_user_id;
-        v_hi := NULL;
-        IF p_batch_size IS NOT NULL THEN
-            SELECT u.id INTO v_hi FROM users u
-             WHERE v_lo IS NULL OR u.id > v_lo
-             ORDER BY u.id OFFSET p_batch_size - 1 LIMIT 1;
+        IF v_lo IS NULL THEN
+            SELECT min(b.id), max(b.id), count(*) INTO v_from, v_to, v_users
+              FROM (SELECT u.id FROM users u ORDER BY u.id LIMIT p_batch_size) b;
+        ELSE
+            SELECT min(b.id), max(b.id), count(*) INTO v_from, v_to, v_users
+              FROM (SELECT u.id FROM users u WHERE u.id > v_lo ORDER BY u.id LIMIT p_batch_size) b;
         END IF;
+        v_done := p_batch_size IS NULL OR v_users < p_batch_size;
 
         -- The batch's range is stated on every table a statement reads (the planner does not
         -- carry it across a join: without it a batch's UPDATE read all of user_gamification, and
@@ -105,7 +109,7 @@ BEGIN
             SELECT a.user_id
               FROM user_daily_activity a
              WHERE a.activity_date = v_day
-               AND (v_lo IS NULL OR a.user_id > v_lo) AND (v_hi IS NULL OR a.user_id <= v_hi)
+               AND a.user_id BETWEEN v_from AND v_to
                AND NOT EXISTS (SELECT 1 FROM users u
                                 WHERE u.id = a.user_id AND u.account_status IN ('banned', 'deleted'))
         ), bumped AS (
@@ -120,7 +124,7 @@ BEGIN
                    updated_at              = v_changed_at
               FROM active a
              WHERE g.user_id = a.user_id
-               AND (v_lo IS NULL OR g.user_id > v_lo) AND (v_hi IS NULL OR g.user_id <= v_hi)
+               AND g.user_id BETWEEN v_from AND v_to
             RETURNING g.user_id
         ), created AS (
             INSERT INTO user_gamification AS g
@@ -153,12 +157,12 @@ BEGIN
                    week_end_streak         = CASE WHEN v_saturday THEN 0 ELSE g.week_end_streak END,
                    updated_at              = v_changed_at
              WHERE g.current_streak > 0
-               AND (v_lo IS NULL OR g.user_id > v_lo) AND (v_hi IS NULL OR g.user_id <= v_hi)
+               AND g.user_id BETWEEN v_from AND v_to
                AND NOT EXISTS (SELECT 1 FROM users u
                                 WHERE u.id = g.user_id AND u.account_status IN ('banned', 'deleted'))
                AND NOT EXISTS (SELECT 1 FROM user_daily_activity a
                                 WHERE a.user_id = g.user_id AND a.activity_date = v_day
-                                  AND (v_lo IS NULL OR a.user_id > v_lo) AND (v_hi IS NULL OR a.user_id <= v_hi))
+                                  AND a.user_id BETWEEN v_from AND v_to)
             RETURNING 1
         )
         SELECT count(*) INTO v_broken FROM broken;
@@ -167,17 +171,17 @@ BEGIN
         SELECT count(*) INTO v_with
           FROM user_gamification g
          WHERE g.current_streak > 0
-           AND (v_lo IS NULL OR g.user_id > v_lo) AND (v_hi IS NULL OR g.user_id <= v_hi)
+           AND g.user_id BETWEEN v_from AND v_to
            AND NOT EXISTS (SELECT 1 FROM users u
                             WHERE u.id = g.user_id AND u.account_status IN ('banned', 'deleted'));
 
         v_inc    := v_inc + coalesce((v_progress.counts ->> 'streaks_incremented')::bigint, 0);
         v_broken := v_broken + coalesce((v_progress.counts ->> 'streaks_broken')::bigint, 0);
         v_with   := v_with + coalesce((v_progress.counts ->> 'users_with_streak')::bigint, 0);
-        IF v_hi IS NOT NULL THEN
+        IF NOT v_done THEN
             -- the day goes on in the next batch: its cursor and counts so far
             INSERT INTO job_batch_progress AS p (job_name, occurrence, cursor_user_id, batches, counts)
-            VALUES ('update-user-streaks', v_day::text, v_hi, 1,
+            VALUES ('update-user-streaks', v_day::text, v_to, 1,
                     jsonb_build_object('streaks_incremented', v_inc, 'streaks_broken', v_broken,
                                        'users_with_streak', v_with))
             ON CONFLICT (job_name, occurrence) DO UPDATE
