@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from jobctl.bench.dataset import RUN_DATABASE, clone, ensure_dataset
@@ -19,7 +20,7 @@ from jobctl.bench.targets import (
     TARGET_ASSET_MB,
     TARGET_BATCH_LOCK_S,
 )
-from jobctl.bench.timing import JobTiming, bench_job, runner_overhead
+from jobctl.bench.timing import JobTiming, bench_job, floor_after_all, runner_overhead
 from jobctl.databases import with_database
 from shared import registry
 
@@ -68,16 +69,9 @@ def run_bench(
     )
     clone_s = clone(admin_url, dataset.name)
     url = with_database(admin_url, RUN_DATABASE)
-    results: list[JobTiming] = []
     with connect(url) as conn:
         info = machine(conn)
-        for job in selected:
-            say(f"{job.name}: {runs} runs ...")
-            timing = bench_job(job, dataset.as_of, conn, runs)
-            floor = "" if timing.floor_s is None else f", floor {timing.floor_s:.3f} s ({timing.ratio}x)"
-            longest = "" if timing.longest_batch_s is None else f", longest batch {timing.longest_batch_s:.3f} s"
-            say(f"{job.name}: {timing.median_s:.3f} s{floor}{longest}, {timing.summary}")
-            results.append(timing)
+        results = _time_jobs(selected, dataset.as_of, conn, runs, say)
         overhead: dict[str, Any] = {}
         if not only:
             say(f"runner overhead: {OVERHEAD_RUNS} runs of {OVERHEAD_JOB} through the runner and directly ...")
@@ -101,6 +95,24 @@ def run_bench(
         clone_s=round(clone_s, 1),
         total_s=round(time.monotonic() - started, 1),
     )
+
+
+def _time_jobs(
+    selected: list[registry.Job], base: datetime, conn: Any, runs: int, say: Callable[[str], None]
+) -> list[JobTiming]:
+    """Each job in order, then the floors measured after every job has run (``floor_after_all``)."""
+    results: list[JobTiming] = []
+    for job in selected:
+        say(f"{job.name}: {runs} runs ...")
+        timing = bench_job(job, base, conn, runs)
+        longest = "" if timing.longest_batch_s is None else f", longest batch {timing.longest_batch_s:.3f} s"
+        say(f"{job.name}: {timing.median_s:.3f} s{longest}, {timing.summary}")
+        results.append(timing)
+    for job, timing in zip(selected, results, strict=True):
+        floor_after_all(timing, job, base, conn, runs)
+        if timing.floor_s is not None:
+            say(f"{job.name}: floor {timing.floor_s:.3f} s ({timing.ratio}x)")
+    return results
 
 
 def print_report(report: Report) -> None:
