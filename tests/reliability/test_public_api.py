@@ -247,7 +247,9 @@ def _postgrest_call(conn, proc_oid: int) -> str:
              FROM pg_proc p WHERE p.oid = %s""",
         (proc_oid,),
     ).fetchone()
-    pairs = list(zip(row["names"], row["types"], strict=False))
+    # a polymorphic argument (users_batch's anyelement) is called with a concrete type, as a caller must
+    types = ["bigint" if t == "anyelement" else t for t in row["types"]]
+    pairs = list(zip(row["names"], types, strict=False))
     args = ", ".join(f'"{n}" := _."{n}"' for n, _ in pairs)
     record = ", ".join(f'"{n}" {t}' for n, t in pairs) or "dummy int"
     return f'SELECT "public"."{row["proname"]}"({args}) FROM json_to_record(%s::json) AS _({record})'

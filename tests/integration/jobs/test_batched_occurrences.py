@@ -127,6 +127,9 @@ def test_notifications_in_tiny_batches_end_exactly_as_the_whole_occurrence_in_on
     assert rows(conn, "SELECT done, counts FROM job_batch_progress WHERE job_name = %s", (name,)) == [
         (True, expected_summary)
     ]
+    # in bounded batches: none held more than batch_size users
+    users = conn.execute("SELECT count(*) AS n FROM users").fetchone()["n"]
+    assert batches_done(conn, name) >= -(-users // batch_size)
     # a completed occurrence delivered again does nothing
     assert execute(conn, tiny(name, batch_size), as_of) == {**expected_summary, "notifications_created": 0}
     assert state(conn) == expected

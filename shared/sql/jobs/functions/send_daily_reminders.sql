@@ -27,9 +27,8 @@ DECLARE
     v_occ       text;
     v_progress  job_batch_progress%ROWTYPE;
     v_lo        users.id%TYPE;  -- the cursor: the last user done (NULL: none yet)
-    v_from      users.id%TYPE;  -- the batch: its first user ...
-    v_to        users.id%TYPE;  -- ... and its last (both NULL: no user left)
-    v_users     bigint;         -- how many users the batch holds
+    v_from      users.id%TYPE;  -- the batch: its first user (NULL: none left) ...
+    v_to        users.id%TYPE;  -- ... through this one
     v_done      boolean;        -- no user is left after this batch
     v_created   bigint;
 BEGIN
@@ -50,18 +49,9 @@ BEGIN
         RETURN jsonb_build_object('notifications_created', 0);
     END IF;
 
-    -- The batch's bounds, never NULL while users are left, so every statement below reads a
-    -- plain range that any plan serves (an open end written as `v_lo IS NULL OR ...` needed a
-    -- plan per batch, and forcing that re-planned the foreign-key check of every inserted row).
+    -- the batch: the next users after the cursor, as plain bounds (01_users_batch.sql)
     v_lo := v_progress.cursor_user_id;
-    IF v_lo IS NULL THEN
-        SELECT min(b.id), max(b.id), count(*) INTO v_from, v_to, v_users
-          FROM (SELECT u.id FROM users u ORDER BY u.id LIMIT p_batch_size) b;
-    ELSE
-        SELECT min(b.id), max(b.id), count(*) INTO v_from, v_to, v_users
-          FROM (SELECT u.id FROM users u WHERE u.id > v_lo ORDER BY u.id LIMIT p_batch_size) b;
-    END IF;
-    v_done := p_batch_size IS NULL OR v_users < p_batch_size;
+    SELECT b.first_id, b.last_id, b.last_batch INTO v_from, v_to, v_done FROM users_batch(v_lo, p_batch_size) b;
 
     WITH created AS (
         INSERT INTO notifications (user_id, kind, dedup_key, payload, created_at)

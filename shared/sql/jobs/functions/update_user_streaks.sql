@@ -47,9 +47,8 @@ DECLARE
     v_yesterday  date;
     v_day        date;
     v_lo         users.id%TYPE;  -- the cursor: the last user done on the day (NULL: none yet)
-    v_from       users.id%TYPE;  -- the batch: its first user ...
-    v_to         users.id%TYPE;  -- ... and its last (both NULL: no user left)
-    v_users      bigint;         -- how many users the batch holds
+    v_from       users.id%TYPE;  -- the batch: its first user (NULL: none left) ...
+    v_to         users.id%TYPE;  -- ... through this one
     v_done       boolean;        -- no user of the day is left after this batch
     v_progress   job_batch_progress%ROWTYPE;
     v_inc        bigint;
@@ -85,17 +84,10 @@ BEGIN
 
         SELECT * INTO v_progress FROM job_batch_progress
          WHERE job_name = 'update-user-streaks' AND occurrence = v_day::text;
-        -- The batch's bounds (every user without p_batch_size), never NULL while users are
-        -- left, so each statement below reads a plain range that any plan serves.
+        -- the batch: the next users after the day's cursor (every user without p_batch_size),
+        -- as plain bounds (01_users_batch.sql)
         v_lo := v_progress.cursor_user_id;
-        IF v_lo IS NULL THEN
-            SELECT min(b.id), max(b.id), count(*) INTO v_from, v_to, v_users
-              FROM (SELECT u.id FROM users u ORDER BY u.id LIMIT p_batch_size) b;
-        ELSE
-            SELECT min(b.id), max(b.id), count(*) INTO v_from, v_to, v_users
-              FROM (SELECT u.id FROM users u WHERE u.id > v_lo ORDER BY u.id LIMIT p_batch_size) b;
-        END IF;
-        v_done := p_batch_size IS NULL OR v_users < p_batch_size;
+        SELECT b.first_id, b.last_id, b.last_batch INTO v_from, v_to, v_done FROM users_batch(v_lo, p_batch_size) b;
 
         -- The batch's range is stated on every table a statement reads (the planner does not
         -- carry it across a join: without it a batch's UPDATE read all of user_gamification, and

@@ -44,4 +44,4 @@ END $$;
 
 -- The migration runner re-applies a repeatable file only when it changes: after editing a
 -- job file, bump this revision so the attributes above are put back in the same deploy.
--- revision: 5
+-- revision: 6
