@@ -129,10 +129,9 @@ def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any], 
         m = measure(job, as_of, conn, runs)
     except (JobsError, RuntimeError, psycopg.Error) as exc:
         elapsed = time.perf_counter() - started
-        m = _Measured([], elapsed, {}, elapsed, "failed", False, error=" ".join(str(exc).split())[:300])
+        m = _Measured([], elapsed, {}, elapsed, "failed", False, error=_one_line(exc))
         measured_floor = None
-    floor_s = measured_floor.floor_s if measured_floor and measured_floor.rows else None
-    return JobTiming(
+    timing = JobTiming(
         job=job.name,
         as_of=as_of.isoformat().replace("+00:00", "Z"),
         summary=m.summary,
@@ -146,12 +145,10 @@ def bench_job(job: registry.Job, base: datetime, conn: psycopg.Connection[Any], 
         batches=m.batches,
         longest_batch_s=m.longest_batch_s,
         error=m.error,
-        floor_s=None if floor_s is None else round(floor_s, 4),
-        floor_rows=measured_floor.rows if measured_floor else None,
-        ratio=None
-        if not (spec and measured_floor) or m.error
-        else floor.ratio(m.median_s, m.summary, spec, measured_floor),
     )
+    if spec and measured_floor:
+        _set_floor(timing, spec, measured_floor)
+    return timing
 
 
 def floor_after_all(
@@ -159,15 +156,28 @@ def floor_after_all(
 ) -> None:
     """The floor of a job whose rows are collected after its real run, measured once every job has
     run: its rolled-back writes leave dead rows, which database-maintenance's first run would
-    otherwise vacuum as if the jobs had left them."""
+    otherwise vacuum as if the jobs had left them. A floor that fails is reported as the job's
+    error, and the benchmark goes on."""
     spec = floor.FLOORS.get(job.name)
     if spec is None or spec.before_real_run or timing.error:
         return
-    measured = floor.time_write(conn, spec, floor.collect(conn, spec, job_as_of(job, base)), runs)
-    if measured.rows and measured.floor_s:
-        timing.floor_s = round(measured.floor_s, 4)
-        timing.floor_rows = measured.rows
-        timing.ratio = floor.ratio(timing.median_s, timing.summary, spec, measured)
+    try:
+        measured = floor.time_write(conn, spec, floor.collect(conn, spec, job_as_of(job, base)), runs)
+    except (RuntimeError, psycopg.Error) as exc:
+        timing.error = f"floor: {_one_line(exc)}"
+        return
+    _set_floor(timing, spec, measured)
+
+
+def _set_floor(timing: JobTiming, spec: floor.Floor, measured: floor.FloorTiming) -> None:
+    """The floor's figures and the job's ratio to it (none for a job that failed, or no rows)."""
+    timing.floor_rows = measured.rows
+    timing.floor_s = round(measured.floor_s, 4) if measured.rows else None
+    timing.ratio = None if timing.error else floor.ratio(timing.median_s, timing.summary, spec, measured)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 @dataclass
