@@ -1,4 +1,4 @@
-"""update-user-streaks and send-daily-reminders in bounded batches by user range (registry:
+"""update-user-streaks, send-daily-reminders and send-weekly-reports in bounded batches by user range (registry:
 mode BATCHED, resumable): with a tiny batch size an occurrence takes many batches, each its
 own transaction, and ends with exactly the rows and counts of the whole occurrence done in
 one call (the guide's hand call); a run cut off by its budget is recorded failed, and the
@@ -21,14 +21,16 @@ from shared.errors import JobTimeout
 from shared.events import RunRequest, Trigger
 from shared.observability import metrics
 from shared.runner import Status, run
-from tests.factories import make_user, record_activity, rows, set_streak, utc
+from tests.factories import challenge_progress, make_user, record_activity, rows, send_message, set_streak, utc
 
 STREAKS = "update-user-streaks"
 REMINDERS = "send-daily-reminders"
+WEEKLY = "send-weekly-reports"
 AS_OF = utc(2026, 11, 28)  # streaks: the ledger has 11-24, so 11-25, 11-26 and 11-27 are due
 EVENING = utc(2026, 11, 28, 18)
+SUNDAY = utc(2026, 11, 29)  # the weekly report of 11-22 .. 11-28 (its Saturday not processed yet)
 #: Each job at its occurrence, after what runs before it that day.
-OCCURRENCES = [(STREAKS, AS_OF), (REMINDERS, EVENING)]
+OCCURRENCES = [(STREAKS, AS_OF), (REMINDERS, EVENING), (WEEKLY, SUNDAY)]
 
 
 def tiny(name: str, batch_size: int) -> registry.Job:
@@ -40,7 +42,7 @@ def tiny(name: str, batch_size: int) -> registry.Job:
 
 
 def before(conn: psycopg.Connection, name: str) -> None:
-    """The streaks of 11-25 .. 11-27, which the reminders read."""
+    """The streaks of 11-25 .. 11-27, which the reminders and the weekly report read."""
     if name != STREAKS:
         execute(conn, registry.get(STREAKS), AS_OF)
 
@@ -58,7 +60,7 @@ def whole(conn: psycopg.Connection, name: str, as_of: datetime) -> tuple[dict, d
 
 
 def state(conn: psycopg.Connection) -> dict[str, list[tuple]]:
-    """What the two jobs write (updated_at, the real time of the change, left out)."""
+    """What the jobs write (updated_at, the real time of the change, left out)."""
     return {
         "streaks": rows(
             conn,
@@ -76,7 +78,9 @@ def state(conn: psycopg.Connection) -> dict[str, list[tuple]]:
 @pytest.fixture
 def app(conn):
     """25 users over three days: streaks that grow, break, start; banned and deleted users; users
-    without a row yet; reminders off; active today before and after 18:00. Ledger: 11-24 done."""
+    without a row yet; reminders off; active today before and after 18:00. Ledger: 11-24 done.
+    Messages between users far apart by id (so a batch's users talk to other batches' users),
+    repeated, to themselves, deleted and outside the week; challenges completed in and out of it."""
     conn.execute(
         "INSERT INTO streak_days (day, processed_as_of, streaks_incremented, streaks_broken, users_with_streak) "
         "VALUES ('2026-11-24', '2026-11-25', 0, 0, 0)"
@@ -91,6 +95,14 @@ def app(conn):
                 record_activity(conn, user, utc(2026, 11, day, 9))
         if i % 4 == 1:
             record_activity(conn, user, utc(2026, 11, 28, 10 if i % 8 == 1 else 20))  # before / after 18:00
+    users = [r[0] for r in rows(conn, "SELECT id FROM users ORDER BY id")]
+    for i, sender in enumerate(users):
+        for k, day in enumerate((21, 22, 26, 28, 29)):  # 11-21 and 11-29: outside the week
+            recipient = users[(i * 7 + k * 11 + 3) % len(users)]
+            send_message(conn, sender, recipient, utc(2026, 11, day, 23, 59, 59), deleted=(i + k) % 9 == 0)
+            send_message(conn, sender, recipient, utc(2026, 11, day, 0))
+        if i % 3 == 0:
+            challenge_progress(conn, sender, utc(2026, 11, 22 + i % 8), date(2026, 11, 22 + i % 8))
     return conn
 
 

@@ -20,73 +20,105 @@
 -- processes a Saturday; a row it did not change that day held 0, or its unchanged value);
 -- if not yet, what processing the days up to E-1 will give (one more per day active, or
 -- the days active since the last day without activity).
--- Scale (1,000,000 users: 2.6 M messages and 1.6 M activity rows a week, ~500,000 reports):
--- the window's messages are read once, from the covering index idx_messages_created (V006,
--- an index-only scan), and reduced to one row per (sender, recipient) pair with its count;
--- each user's messages_sent and distinct partners come from those pairs seen from both
--- ends. That aggregation is a CREATE TEMP TABLE ... AS, which, unlike INSERT ... SELECT,
--- may use parallel workers, and it runs with a transaction-local work_mem large enough to
--- hash the pairs in memory. The INSERT then joins plain per-user rows.
-CREATE OR REPLACE FUNCTION job_send_weekly_reports(p_as_of timestamptz)
+--
+-- Bounded batches (registry: mode BATCHED, resumable, batch_size), as send-daily-reminders:
+-- with p_batch_size a call does ONE batch, the next p_batch_size users (by id) after the
+-- occurrence's cursor in job_batch_progress (V045, occurrence = as_of), and commits the
+-- cursor and the occurrence's counts so far with its notifications. The progress row is
+-- locked first, so a concurrent run of the same occurrence waits, then goes on after this
+-- batch. A finished occurrence delivered again does nothing. Without p_batch_size (the
+-- guide's SELECT send_weekly_reports();) one call does the rest of the occurrence. The
+-- result: the occurrence's notifications_created and active_users (with the batches of an
+-- earlier, cut-off delivery), and work_remaining: 1 while users are left.
+-- A batch reads only its users' week: each table by its UTC day and user id (V046's indexes
+-- and user_daily_activity_date_idx), `day = ANY (the seven days) AND user BETWEEN bounds`,
+-- seven index seeks each. Each user's messages_sent and distinct partners come from their
+-- messages seen from both ends: the ones they sent and the ones they received.
+DROP FUNCTION IF EXISTS job_send_weekly_reports(timestamptz);
+
+CREATE OR REPLACE FUNCTION job_send_weekly_reports(p_as_of timestamptz, p_batch_size integer DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_first    date;
-    v_last     date;
-    v_from     timestamptz;
-    v_to       timestamptz;
-    v_week     text;
-    v_old_key  text;
-    v_ledger   date;
-    v_since    date;
-    v_active   bigint;
-    v_created  bigint;
+    v_first     date;
+    v_last      date;
+    v_days      date[];
+    v_week      text;
+    v_old_key   text;
+    v_ledger    date;
+    v_since     date;
+    v_occ       text;
+    v_progress  job_batch_progress%ROWTYPE;
+    v_lo        users.id%TYPE;  -- the cursor: the last user done (NULL: none yet)
+    v_from      users.id%TYPE;  -- the batch: its first user (NULL: none left) ...
+    v_to        users.id%TYPE;  -- ... through this one
+    v_done      boolean;        -- no user is left after this batch
+    v_active    bigint;
+    v_created   bigint;
 BEGIN
-    IF p_as_of IS NULL THEN
-        RAISE EXCEPTION 'send-weekly-reports: p_as_of must be given' USING ERRCODE = 'invalid_parameter_value';
+    IF p_as_of IS NULL OR p_batch_size < 1 THEN
+        RAISE EXCEPTION 'send-weekly-reports: p_as_of must be given and p_batch_size must be >= 1 (got %)',
+            p_batch_size USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- the latest Sunday at or before as_of's UTC date (extract(dow): Sunday = 0)
     v_last  := (p_as_of AT TIME ZONE 'UTC')::date;
     v_last  := v_last - extract(dow FROM v_last)::int - 1;
     v_first := v_last - 6;
-    v_from  := v_first::timestamp AT TIME ZONE 'UTC';
-    v_to    := (v_last + 1)::timestamp AT TIME ZONE 'UTC';
+    v_days  := ARRAY(SELECT v_first + k FROM generate_series(0, 6) AS k);
     v_week  := to_char(v_first, 'YYYY-MM-DD') || '/' || to_char(v_last, 'YYYY-MM-DD');
     v_old_key := to_char(v_last, 'IYYY-"W"IW');
+    v_occ := to_char(p_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+
+    INSERT INTO job_batch_progress (job_name, occurrence) VALUES ('send-weekly-reports', v_occ)
+    ON CONFLICT (job_name, occurrence) DO NOTHING;
+    SELECT * INTO v_progress FROM job_batch_progress
+     WHERE job_name = 'send-weekly-reports' AND occurrence = v_occ
+       FOR UPDATE;
+    IF v_progress.done THEN  -- nothing sent now; the week's active users as counted then
+        RETURN jsonb_build_object('notifications_created', 0,
+                                  'active_users', coalesce((v_progress.counts ->> 'active_users')::bigint, 0));
+    END IF;
+
     -- the streak ledger's last processed day; the days after it through v_last are simulated
     SELECT max(day) INTO v_ledger FROM streak_days;
     v_since := least(coalesce(v_ledger, v_last - 1), v_last);
 
-    -- transaction-local: ends with this run's transaction
-    PERFORM set_config('work_mem', '128MB', true);
+    -- transaction-local: a batch's pairs hash in memory (~12 MB at 50,000 users; the default
+    -- 4 MB spilled them to disk)
+    PERFORM set_config('work_mem', '64MB', true);
 
-    DROP TABLE IF EXISTS pg_temp.weekly_report_messages;
-    CREATE TEMP TABLE weekly_report_messages ON COMMIT DROP AS
-    WITH pairs AS (
-        SELECT m.sender_id, m.recipient_id, count(*) AS sent
-          FROM messages m
-         WHERE m.created_at >= v_from AND m.created_at < v_to AND m.is_deleted = false
-         GROUP BY m.sender_id, m.recipient_id
-    ), ends AS (
-        -- each pair from both ends: the sender sent its messages, both have the partner
-        SELECT sender_id AS user_id, recipient_id AS partner_id, sent FROM pairs
-        UNION ALL
-        SELECT recipient_id, sender_id, 0 FROM pairs
-    )
-    SELECT user_id, sum(sent)::bigint AS messages_sent, count(DISTINCT partner_id) AS conversation_partners
-      FROM ends
-     GROUP BY user_id;
+    -- the batch: the next users after the cursor, as plain bounds (01_users_batch.sql)
+    v_lo := v_progress.cursor_user_id;
+    SELECT b.first_id, b.last_id, b.last_batch INTO v_from, v_to, v_done FROM users_batch(v_lo, p_batch_size) b;
 
     WITH activity AS (
         SELECT user_id, sum(xp_earned) AS xp_gained
           FROM user_daily_activity
-         WHERE activity_date BETWEEN v_first AND v_last
+         WHERE activity_date = ANY (v_days) AND user_id BETWEEN v_from AND v_to
          GROUP BY user_id
     ), recipients AS (
         SELECT w.user_id, w.xp_gained
           FROM activity w
           JOIN users u ON u.id = w.user_id
-         WHERE u.account_status = 'active' AND NOT u.weekly_report_opt_out
+         WHERE u.id BETWEEN v_from AND v_to
+           AND u.account_status = 'active' AND NOT u.weekly_report_opt_out
+    ), ends AS (
+        -- each message from both ends: the sender sent it, both have the partner
+        SELECT m.sender_id AS user_id, m.recipient_id AS partner_id, 1 AS sent
+          FROM messages m
+         WHERE (m.created_at AT TIME ZONE 'UTC')::date = ANY (v_days) AND m.is_deleted = false
+           AND m.sender_id BETWEEN v_from AND v_to
+        UNION ALL
+        SELECT m.recipient_id, m.sender_id, 0
+          FROM messages m
+         WHERE (m.created_at AT TIME ZONE 'UTC')::date = ANY (v_days) AND m.is_deleted = false
+           AND m.recipient_id BETWEEN v_from AND v_to
+    ), pairs AS (
+        SELECT user_id, partner_id, sum(sent) AS sent FROM ends GROUP BY user_id, partner_id
+    ), message_stats AS (
+        SELECT user_id, sum(sent)::bigint AS messages_sent, count(*) AS conversation_partners
+          FROM pairs
+         GROUP BY user_id
     ), days_after AS (
         -- the days in (v_since, v_last] not yet processed by update-user-streaks (none when it
         -- has processed the Saturday): how many the user was active on, and the latest without
@@ -117,7 +149,8 @@ BEGIN
     ), challenge_stats AS (
         SELECT user_id, count(*) AS challenges_completed
           FROM user_challenge_progress
-         WHERE status = 'completed' AND completed_at >= v_from AND completed_at < v_to
+         WHERE status = 'completed' AND (completed_at AT TIME ZONE 'UTC')::date = ANY (v_days)
+           AND user_id BETWEEN v_from AND v_to
          GROUP BY user_id
     ), created AS (
         INSERT INTO notifications (user_id, kind, dedup_key, payload, created_at)
@@ -133,7 +166,7 @@ BEGIN
                    'current_streak', e.streak),
                p_as_of
           FROM recipients r
-          LEFT JOIN pg_temp.weekly_report_messages ms ON ms.user_id = r.user_id
+          LEFT JOIN message_stats ms ON ms.user_id = r.user_id
           LEFT JOIN challenge_stats cs ON cs.user_id = r.user_id
           JOIN week_end e ON e.user_id = r.user_id
          WHERE NOT EXISTS (SELECT 1 FROM notifications o   -- sent under the old label
@@ -142,11 +175,18 @@ BEGIN
         ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM activity), (SELECT count(*) FROM created) INTO v_active, v_created;
+    SELECT (SELECT count(*) FROM activity) + coalesce((v_progress.counts ->> 'active_users')::bigint, 0),
+           (SELECT count(*) FROM created) + coalesce((v_progress.counts ->> 'notifications_created')::bigint, 0)
+      INTO v_active, v_created;
 
-    DROP TABLE pg_temp.weekly_report_messages;
+    UPDATE job_batch_progress
+       SET cursor_user_id = coalesce(v_to, v_lo), done = v_done, batches = batches + 1,
+           counts = jsonb_build_object('notifications_created', v_created, 'active_users', v_active),
+           updated_at = clock_timestamp()
+     WHERE job_name = 'send-weekly-reports' AND occurrence = v_occ;
 
-    RETURN jsonb_build_object('notifications_created', v_created, 'active_users', v_active);
+    RETURN jsonb_build_object('notifications_created', v_created, 'active_users', v_active)
+        || CASE WHEN v_done THEN '{}' ELSE '{"work_remaining": 1}' END::jsonb;
 END;
 $$;
 
