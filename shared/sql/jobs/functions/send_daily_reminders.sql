@@ -24,7 +24,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_today     date;
     v_key       text;
-    v_occ       text;
     v_progress  job_batch_progress%ROWTYPE;
     v_lo        users.id%TYPE;  -- the cursor: the last user done (NULL: none yet)
     v_from      users.id%TYPE;  -- the batch: its first user (NULL: none left) ...
@@ -38,13 +37,8 @@ BEGIN
     END IF;
     v_today := (p_as_of AT TIME ZONE 'UTC')::date;
     v_key := to_char(v_today, 'YYYY-MM-DD');
-    v_occ := to_char(p_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
 
-    INSERT INTO job_batch_progress (job_name, occurrence) VALUES ('send-daily-reminders', v_occ)
-    ON CONFLICT (job_name, occurrence) DO NOTHING;
-    SELECT * INTO v_progress FROM job_batch_progress
-     WHERE job_name = 'send-daily-reminders' AND occurrence = v_occ
-       FOR UPDATE;
+    v_progress := batch_progress_lock('send-daily-reminders', p_as_of);  -- 01_batch_progress.sql
     IF v_progress.done THEN
         RETURN jsonb_build_object('notifications_created', 0);
     END IF;
@@ -80,7 +74,7 @@ BEGIN
     UPDATE job_batch_progress
        SET cursor_user_id = coalesce(v_to, v_lo), done = v_done, batches = batches + 1,
            counts = jsonb_build_object('notifications_created', v_created), updated_at = clock_timestamp()
-     WHERE job_name = 'send-daily-reminders' AND occurrence = v_occ;
+     WHERE job_name = v_progress.job_name AND occurrence = v_progress.occurrence;
 
     RETURN jsonb_build_object('notifications_created', v_created)
         || CASE WHEN v_done THEN '{}' ELSE '{"work_remaining": 1}' END::jsonb;

@@ -47,7 +47,6 @@ DECLARE
     v_old_key   text;
     v_ledger    date;
     v_since     date;
-    v_occ       text;
     v_progress  job_batch_progress%ROWTYPE;
     v_lo        users.id%TYPE;  -- the cursor: the last user done (NULL: none yet)
     v_from      users.id%TYPE;  -- the batch: its first user (NULL: none left) ...
@@ -67,13 +66,8 @@ BEGIN
     v_days  := ARRAY(SELECT v_first + k FROM generate_series(0, 6) AS k);
     v_week  := to_char(v_first, 'YYYY-MM-DD') || '/' || to_char(v_last, 'YYYY-MM-DD');
     v_old_key := to_char(v_last, 'IYYY-"W"IW');
-    v_occ := to_char(p_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
 
-    INSERT INTO job_batch_progress (job_name, occurrence) VALUES ('send-weekly-reports', v_occ)
-    ON CONFLICT (job_name, occurrence) DO NOTHING;
-    SELECT * INTO v_progress FROM job_batch_progress
-     WHERE job_name = 'send-weekly-reports' AND occurrence = v_occ
-       FOR UPDATE;
+    v_progress := batch_progress_lock('send-weekly-reports', p_as_of);  -- 01_batch_progress.sql
     IF v_progress.done THEN  -- nothing sent now; the week's active users as counted then
         RETURN jsonb_build_object('notifications_created', 0,
                                   'active_users', coalesce((v_progress.counts ->> 'active_users')::bigint, 0));
@@ -183,7 +177,7 @@ BEGIN
        SET cursor_user_id = coalesce(v_to, v_lo), done = v_done, batches = batches + 1,
            counts = jsonb_build_object('notifications_created', v_created, 'active_users', v_active),
            updated_at = clock_timestamp()
-     WHERE job_name = 'send-weekly-reports' AND occurrence = v_occ;
+     WHERE job_name = v_progress.job_name AND occurrence = v_progress.occurrence;
 
     RETURN jsonb_build_object('notifications_created', v_created, 'active_users', v_active)
         || CASE WHEN v_done THEN '{}' ELSE '{"work_remaining": 1}' END::jsonb;
